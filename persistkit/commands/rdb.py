@@ -1,0 +1,5 @@
+"""(placeholder: no commands registered yet)"""
+
+
+def register(main) -> None:
+    return None

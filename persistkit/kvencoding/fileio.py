@@ -1,0 +1,165 @@
+"""File edges: open an input whatever its compression, write an output atomically.
+
+This is the only place in the format packages that touches the file system; the
+decoders themselves take bytes or a binary stream from here (or from a test).
+
+Input compression is detected by content, never by name: an LZ4 frame
+(``04 22 4D 18``) or a gzip member (``1F 8B``) is decompressed as it is read.
+``-`` is standard input. Outputs go to a temporary file in the target's folder,
+are fsynced and renamed over the target, so a crash or a full disk never leaves
+a half-written file under the final name; a target ending in ``.lz4`` is
+written as an LZ4 frame.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import os
+import stat
+import sys
+import tempfile
+from contextlib import contextmanager
+from typing import BinaryIO, Iterator
+
+LZ4_MAGIC = b"\x04\x22\x4d\x18"
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+class InputError(OSError):
+    """An input path that cannot be read as a file (missing, a directory, unreadable)."""
+
+
+def sniff(stream: BinaryIO, n: int = 4) -> bytes:
+    """Peek at the first bytes of a buffered stream without consuming them."""
+    peek = getattr(stream, "peek", None)
+    if peek is not None:
+        return peek(n)[:n]
+    raise TypeError("sniff needs a stream with peek(); wrap it in io.BufferedReader")
+
+
+def compression_of(head: bytes) -> str | None:
+    if head.startswith(LZ4_MAGIC):
+        return "lz4"
+    if head.startswith(GZIP_MAGIC):
+        return "gzip"
+    return None
+
+
+def open_input(path: str | os.PathLike, buffer_size: int = 1 << 20) -> BinaryIO:
+    """Open ``path`` (or ``-`` for stdin) for reading, decompressing by content.
+
+    Raises InputError (a usage problem, exit 2) for a missing path or a directory.
+    The returned stream has ``name`` and, for plain files, ``size`` attributes.
+    """
+    if str(path) == "-":
+        raw: BinaryIO = io.BufferedReader(sys.stdin.buffer.raw if hasattr(sys.stdin.buffer, "raw")
+                                          else sys.stdin.buffer, buffer_size)
+        name, size = "<stdin>", None
+    else:
+        p = os.fspath(path)
+        try:
+            st = os.stat(p)
+        except FileNotFoundError:
+            raise InputError(f"{p}: no such file") from None
+        except OSError as exc:
+            raise InputError(f"{p}: {exc.strerror}") from None
+        if stat.S_ISDIR(st.st_mode):
+            raise InputError(f"{p}: is a directory")
+        try:
+            raw = open(p, "rb", buffering=buffer_size)
+        except OSError as exc:
+            raise InputError(f"{p}: {exc.strerror}") from None
+        name, size = p, st.st_size
+    kind = compression_of(sniff(raw, 4))
+    if kind == "lz4":
+        import lz4.frame
+
+        stream: BinaryIO = io.BufferedReader(lz4.frame.LZ4FrameFile(raw, mode="rb"), buffer_size)
+        size = None
+    elif kind == "gzip":
+        stream = io.BufferedReader(gzip.GzipFile(fileobj=raw, mode="rb"), buffer_size)
+        size = None
+    else:
+        stream = raw
+    _annotate(stream, name=name, size=size, compression=kind)
+    return stream
+
+
+def _annotate(stream, **attrs) -> None:
+    for k, v in attrs.items():
+        try:
+            setattr(stream, "pk_" + k, v)
+        except AttributeError:
+            pass
+
+
+def input_name(stream) -> str:
+    return getattr(stream, "pk_name", None) or getattr(stream, "name", "<input>")
+
+
+def input_size(stream) -> int | None:
+    """Size in bytes of the decoded input when known up front (plain files)."""
+    return getattr(stream, "pk_size", None)
+
+
+@contextmanager
+def atomic_output(path: str | os.PathLike, *, compress: bool | None = None) -> Iterator[BinaryIO]:
+    """Write ``path`` all-or-nothing: temp file beside it, fsync, rename, fsync the folder.
+
+    On any exception the temp file is removed and the target is left untouched.
+    ``compress`` defaults to True when the name ends with ``.lz4``.
+    """
+    target = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(target))
+    if compress is None:
+        compress = target.endswith(".lz4")
+    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(target) + ".", suffix=".tmp", dir=folder)
+    raw = os.fdopen(fd, "wb", buffering=1 << 20)
+    try:
+        if compress:
+            import lz4.frame
+
+            out = lz4.frame.LZ4FrameFile(raw, mode="wb")
+            try:
+                yield out  # type: ignore[misc]
+            finally:
+                out.close()  # flushes the frame end marker into raw (raw stays open)
+        else:
+            yield raw
+        raw.flush()
+        os.fsync(raw.fileno())
+        raw.close()
+        os.replace(tmp, target)
+        _fsync_dir(folder)
+    except BaseException:
+        try:
+            raw.close()
+        except OSError:
+            pass
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def _fsync_dir(folder: str) -> None:
+    try:
+        dfd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(dfd)
+    except OSError:
+        pass
+    finally:
+        os.close(dfd)
+
+
+def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    """True when two paths name the same existing file (an output must not be its input)."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return os.path.abspath(a) == os.path.abspath(b)

@@ -1,0 +1,1 @@
+"""The bundled reference engine: keyspace, command table, persistence, RESP server."""

@@ -1,0 +1,1 @@
+"""RDB snapshots: a streaming reader, a writer, verification, and DUMP payloads."""

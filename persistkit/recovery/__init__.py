@@ -1,0 +1,1 @@
+"""Offline recovery on top of the engine's keyspace: replay, merge, diff."""

@@ -1,0 +1,1 @@
+"""Rendering of command results for people (rich) and for machines (JSON)."""

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Run the whole test suite on a fresh Debian machine with python3.
+# Installs the real redis-server (the tests' oracle) when run as root, makes a
+# virtualenv in .venv with persistkit and its test extras, then runs pytest.
+set -euo pipefail
+cd "$(dirname "$0")"
+if ! command -v redis-server >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+  else
+    echo "note: redis-server is not installed; real-Redis tests will be skipped." >&2
+    echo "      install it with: sudo apt-get install -y redis-server" >&2
+  fi
+fi
+if [ ! -x .venv/bin/python ]; then
+  python3 -m venv .venv || { apt-get install -y -qq python3-venv >/dev/null && python3 -m venv .venv; }
+fi
+.venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
+.venv/bin/python -m pip install -q -e '.[test,lzf]' 2>/dev/null || .venv/bin/python -m pip install -q -e '.[test]'
+exec .venv/bin/python -m pytest -q "$@"
