@@ -39,14 +39,21 @@ def detect(path: str | os.PathLike) -> str:
     if str(path) != "-" and p.is_dir():
         return "aof-dir" if find_manifest(p) is not None else "unknown"
     with open_input(path) as stream:
-        head = stream.peek(64)[:64]
+        head = stream.peek(4096)[:4096]
     return detect_bytes(head)
 
 
 def detect_bytes(head: bytes) -> str:
     if head.startswith(b"REDIS") or head.startswith(b"VALKEY"):
         return "rdb"
-    if not head or head[:1] in (b"*", b"#"):
+    if not head or head[:1] == b"*":
+        return "aof"
+    if head[:1] == b"#":
+        # Annotation lines (#TS:...) may come first; RESP must follow them.
+        for line in head.split(b"\n"):
+            if line.startswith(b"#"):
+                continue
+            return "aof" if line[:1] in (b"*", b"") else "unknown"
         return "aof"
     if _MANIFEST_LINE.match(head):
         return "aof-manifest"
