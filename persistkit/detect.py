@@ -50,10 +50,12 @@ def detect_bytes(head: bytes) -> str:
         return "aof"
     if head[:1] == b"#":
         # Annotation lines (#TS:...) may come first; RESP must follow them.
-        for line in head.split(b"\n"):
+        lines = head.split(b"\n")
+        for i, line in enumerate(lines):
             if line.startswith(b"#"):
                 continue
-            return "aof" if line[:1] in (b"*", b"") else "unknown"
+            at_end = i == len(lines) - 1
+            return "aof" if line[:1] == b"*" or (at_end and not line) else "unknown"
         return "aof"
     if _MANIFEST_LINE.match(head):
         return "aof-manifest"
