@@ -1,0 +1,713 @@
+"""Streaming RDB writer: model objects in, RDB bytes out, one key at a time.
+
+The writer does no file I/O of its own: it is handed a binary stream (the CLI gives it
+``kvencoding.fileio.atomic_output``) and writes each item as it comes, so memory holds
+one key at most. Layouts follow redis/redis ``src/rdb.c`` (``rdbSaveRio``,
+``rdbSaveKeyValuePair``, ``rdbSaveObjectType``, ``rdbSaveObject``, ``rdbSaveStreamPEL``,
+``rdbSaveStreamConsumers``, ``rdbSaveAuxField*``, ``rdbSaveFunctions``) and
+valkey-io/valkey ``src/rdb.c`` for the ``VALKEY`` magic and its hash type 22.
+
+``encodings="keep"`` writes each key in its source type (``Record.rdb_type``), using the
+reader's ``Record.layout`` hints to reproduce the stored bytes (quicklist node
+boundaries, containers and compression, intset width, listpack-ex minimum TTL, the
+stored text of zset scores). Where the target version lacks that type the nearest
+counterpart is used (see ``encoding_policy``). ``encodings="server"`` ignores the
+hints and chooses as the target server would from its thresholds.
+
+Layout hints read here (all optional; missing ones fall back to the server's choice):
+
+``nodes``           list of per-node dicts ``{"count": n, "container": 1|2, "compressed": bool}``
+                    (quicklist, quicklist v2; a bare int is a count)
+``intset_width``    2, 4 or 8 (bytes per intset member)
+``min_expire``      the stored minimum field TTL of a type 24/25 hash
+``scores``          list of the stored score texts (bytes) of a ziplist/listpack zset
+``ziplist_prevlen_wide`` set of entry indexes whose prevlen is stored in 5 bytes though
+                    1 would do (a ziplist quirk: Redis never shrinks a prevlen)
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from typing import BinaryIO, Iterable, Optional
+
+from persistkit.kvencoding.crc64 import crc64
+from persistkit.kvencoding.lengths import encode_length, encode_string
+from persistkit.kvencoding.numbers import canonical_int
+from persistkit.rdbtools import encoding_policy as policy
+from persistkit.rdbtools import model
+from persistkit.rdbtools import opcodes as op
+
+_U64 = struct.Struct("<Q")
+_I64 = struct.Struct("<q")
+_F64 = struct.Struct("<d")
+_ID = struct.Struct(">QQ")
+
+QL_PLAIN = 1
+QL_PACKED = 2
+# quicklist.c: a node is only stored compressed when LZF saves at least this much,
+# and only nodes of at least MIN_COMPRESS_BYTES are tried.
+MIN_COMPRESS_BYTES = 48
+MIN_COMPRESS_IMPROVE = 8
+SIZE_SAFETY_LIMIT = 8192
+NEG_FILL_LIMITS = (4096, 8192, 16384, 32768, 65536)
+# ebuckets.h EB_EXPIRE_TIME_INVALID: the "no TTL at all" minimum of a 24/25 hash.
+EB_EXPIRE_TIME_INVALID = 1 << 48
+UINT64_MAX = (1 << 64) - 1
+
+
+class WriterError(ValueError):
+    """The writer was asked for something the target format cannot hold."""
+
+
+def header_bytes(version: int, dialect: str = "redis") -> bytes:
+    if dialect == "valkey" and version >= 80:
+        return b"VALKEY%03d" % version
+    return b"REDIS%04d" % version
+
+
+# ---------------------------------------------------------------------------
+# doubles
+
+
+def format_score(score: float, version: int) -> bytes:
+    """util.c ``d2string`` as the target writes a zset score into a ziplist/listpack:
+    integers in (-2^52, 2^52) as integers; otherwise ``%.17g`` up to 7.0 (RDB <= 10) and
+    the shortest round-trip text from 7.2 (fpconv_dtoa, RDB >= 11)."""
+    if math.isnan(score):
+        return b"nan"
+    if math.isinf(score):
+        return b"inf" if score > 0 else b"-inf"
+    if score == 0:
+        return b"-0" if math.copysign(1.0, score) < 0 else b"0"
+    if -4503599627370495 < score < 4503599627370496 and score == int(score):
+        return str(int(score)).encode()
+    if version >= 11:
+        return _shortest_double(score)
+    return (b"%.17g" % score)
+
+
+def _shortest_double(score: float) -> bytes:
+    # fpconv_dtoa (grisu2) gives the shortest digits; its notation: plain decimals when
+    # the exponent is small, else d.ddde[+-]x without zero padding of the exponent.
+    text = repr(score)
+    if "e" in text:
+        mant, exp = text.split("e")
+        sign = exp[0] if exp[0] in "+-" else "+"
+        digits = exp.lstrip("+-").lstrip("0") or "0"
+        text = f"{mant}e{sign}{digits}"
+    elif text.endswith(".0"):
+        text = text[:-2]
+    return text.encode()
+
+
+def rdb_text_double(score: float) -> bytes:
+    """rdbSaveDoubleValue (type 3 zsets): length byte + %.17g text, 253/254/255 for nan/+inf/-inf."""
+    if math.isnan(score):
+        return b"\xfd"
+    if math.isinf(score):
+        return b"\xfe" if score > 0 else b"\xff"
+    if -4503599627370495 < score < 4503599627370496 and score == int(score):
+        text = str(int(score)).encode()
+    else:
+        text = b"%.17g" % score
+    return bytes((len(text),)) + text
+
+
+# ---------------------------------------------------------------------------
+# blob codecs (other modules; imported late so the writer imports while they land)
+
+
+def _listpack(items: list) -> bytes:
+    from persistkit.kvencoding.listpack import listpack_encode
+    return listpack_encode(items)
+
+
+def _ziplist(items: list, wide: Optional[Iterable[int]] = None) -> bytes:
+    from persistkit.kvencoding.ziplist import ziplist_encode
+    if wide:
+        return ziplist_encode(items, wide_prevlen=set(wide))
+    return ziplist_encode(items)
+
+
+def _intset(values: list, width: Optional[int]) -> bytes:
+    from persistkit.kvencoding.intset import intset_encode
+    return intset_encode(values, width=width)
+
+
+def _zipmap(pairs: list) -> bytes:
+    from persistkit.kvencoding.zipmap import zipmap_encode
+    return zipmap_encode(pairs)
+
+
+def _stream_node(node: model.StreamNode):
+    from persistkit.kvencoding.streamnode import encode_stream_node
+    return encode_stream_node(node)
+
+
+def _lzf(data: bytes, max_out: int) -> Optional[bytes]:
+    from persistkit.kvencoding.lzf import compress
+    out = compress(data, max_out)
+    return out or None
+
+
+def _lzf_blob(packed: bytes, original_len: int) -> bytes:
+    return b"\xc3" + encode_length(len(packed)) + encode_length(original_len) + packed
+
+
+# ---------------------------------------------------------------------------
+# sizes the server's node-split rules look at
+
+
+def _backlen_size(n: int) -> int:
+    if n < 128:
+        return 1
+    if n < 16384:
+        return 2
+    if n < 2097152:
+        return 3
+    if n < 268435456:
+        return 4
+    return 5
+
+
+def lp_entry_size(item: bytes) -> int:
+    """Bytes one element takes in a listpack (listpack.c lpEncodeGetType + backlen)."""
+    v = canonical_int(item) if len(item) <= 20 else None
+    if v is not None:
+        if 0 <= v <= 127:
+            n = 1
+        elif -4096 <= v <= 4095:
+            n = 2
+        elif -32768 <= v <= 32767:
+            n = 3
+        elif -8388608 <= v <= 8388607:
+            n = 4
+        elif -2147483648 <= v <= 2147483647:
+            n = 5
+        else:
+            n = 9
+    else:
+        ln = len(item)
+        n = ln + (1 if ln < 64 else 2 if ln < 4096 else 5)
+    return n + _backlen_size(n)
+
+
+def zl_entry_size(item: bytes, prev: int) -> int:
+    """Bytes one element takes in a ziplist after an entry of ``prev`` bytes."""
+    v = canonical_int(item) if len(item) <= 20 else None
+    if v is not None:
+        if 0 <= v <= 12:
+            n = 1
+        elif -128 <= v <= 127:
+            n = 2
+        elif -32768 <= v <= 32767:
+            n = 3
+        elif -8388608 <= v <= 8388607:
+            n = 4
+        elif -2147483648 <= v <= 2147483647:
+            n = 5
+        else:
+            n = 9
+    else:
+        ln = len(item)
+        n = ln + (1 if ln < 64 else 2 if ln < 16384 else 5)
+    return n + (1 if prev < 254 else 5)
+
+
+def plan_list_nodes(values: list, version: int, fill: int) -> list[dict]:
+    """Node boundaries a server of ``version`` builds by RPUSHing ``values`` in order
+    (quicklist.c ``_quicklistNodeAllowInsert`` / 7.2's ``quicklistNodeExceedsLimit`` and
+    ``isLargeElement``)."""
+    neg_limit = NEG_FILL_LIMITS[min(-fill - 1, 4)] if fill < 0 else None
+    packed = version >= 10
+    nodes: list[dict] = []
+    cur = None
+    prev = 0
+    for item in values:
+        sz = len(item)
+        if version >= 11 and (sz > neg_limit if fill < 0 else sz > SIZE_SAFETY_LIMIT):
+            nodes.append({"count": 1, "container": QL_PLAIN})
+            cur = None
+            continue
+        if cur is not None:
+            if version >= 11:
+                new_sz = cur["sz"] + sz + 8  # SIZE_ESTIMATE_OVERHEAD
+                if fill < 0:
+                    allow = new_sz <= neg_limit
+                else:
+                    allow = cur["count"] + 1 <= fill and new_sz <= SIZE_SAFETY_LIMIT
+            else:
+                if packed:
+                    new_sz = cur["sz"] + sz + 8
+                else:
+                    new_sz = cur["sz"] + sz + (1 if sz < 254 else 5) + (1 if sz < 64 else 2 if sz < 16384 else 5)
+                if fill < 0 and new_sz <= neg_limit:
+                    allow = True
+                elif new_sz > SIZE_SAFETY_LIMIT:
+                    allow = False
+                else:
+                    allow = cur["count"] < fill
+            if not allow:
+                cur = None
+        if cur is None:
+            cur = {"count": 0, "container": QL_PACKED, "sz": 7 if packed else 11}
+            nodes.append(cur)
+            prev = 0
+        cur["count"] += 1
+        if packed:
+            cur["sz"] += lp_entry_size(item)
+        else:
+            e = zl_entry_size(item, prev)
+            cur["sz"] += e
+            prev = e
+    for n in nodes:
+        n.pop("sz", None)
+    return nodes
+
+
+def _node_hints(layout: Optional[dict], total: int) -> Optional[list[dict]]:
+    if not layout or not layout.get("nodes"):
+        return None
+    nodes = []
+    for n in layout["nodes"]:
+        if isinstance(n, int):
+            nodes.append({"count": n, "container": QL_PACKED})
+        else:
+            nodes.append({"count": int(n.get("count", 0)), "container": int(n.get("container", QL_PACKED)),
+                          "compressed": bool(n.get("compressed", False))})
+    if sum(n["count"] for n in nodes) != total:
+        return None  # hints that do not describe this value are ignored, not trusted
+    return nodes
+
+
+# ---------------------------------------------------------------------------
+# values
+
+
+class ValueEncoder:
+    """Encodes one decoded value into (rdb_type, body bytes) for a target."""
+
+    def __init__(self, version: int, dialect: str = "redis", *, compress: bool = True,
+                 encodings: str = "keep", thresholds: Optional[dict] = None,
+                 source_dialect: Optional[str] = None) -> None:
+        policy.check_target(version, dialect)
+        if encodings not in ("keep", "server"):
+            raise ValueError("encodings must be 'keep' or 'server'")
+        self.version = version
+        self.dialect = dialect
+        self.compress = compress
+        self.encodings = encodings
+        self.source_dialect = source_dialect or dialect
+        self.thresholds = policy.default_thresholds(version, dialect).with_overrides(thresholds)
+        self.available = policy.available_types(version, dialect)
+
+    # -- choice --------------------------------------------------------------
+    def choose_type(self, rec: model.Record) -> int:
+        if rec.type == model.MODULE:
+            if op.T_MODULE_2 not in self.available:
+                raise WriterError(f"module values need RDB version 8 or later (target {self.version})")
+            return op.T_MODULE_2
+        if self.encodings == "keep" and rec.rdb_type is not None:
+            return policy.keep_type(rec, self.version, self.dialect, self.thresholds, self.source_dialect)
+        return policy.server_type(rec, self.version, self.dialect, self.thresholds)
+
+    def _hints(self, rec: model.Record, rdb_type: int) -> Optional[dict]:
+        # Hints describe the stored source bytes: only meaningful when the type is kept.
+        if self.encodings == "keep" and rec.rdb_type == rdb_type:
+            return rec.layout or None
+        return None
+
+    def encode(self, rec: model.Record) -> tuple[int, bytes]:
+        if rec.value is None:
+            raise WriterError("the writer needs decoded values (read with decode=True)")
+        t = self.choose_type(rec)
+        hints = self._hints(rec, t)
+        return t, self.encode_as(t, rec, hints)
+
+    def encode_as(self, t: int, rec: model.Record, hints: Optional[dict] = None) -> bytes:
+        v = rec.value
+        s = self._str
+        if t == op.T_STRING:
+            return s(v)
+        if t in (op.T_LIST_QUICKLIST_2, op.T_LIST_QUICKLIST):
+            return self._quicklist(t, v, hints)
+        if t == op.T_LIST_ZIPLIST:
+            return s(_ziplist(v))
+        if t in (op.T_LIST, op.T_SET):
+            return encode_length(len(v)) + b"".join(s(x) for x in v)
+        if t == op.T_SET_INTSET:
+            width = hints.get("intset_width") if hints else None
+            ints = [canonical_int(m) for m in v]
+            if any(i is None for i in ints):
+                raise WriterError("an intset holds only integers")
+            return s(_intset(sorted(ints), width))
+        if t == op.T_SET_LISTPACK:
+            return s(_listpack(list(v)))
+        if t in (op.T_ZSET_ZIPLIST, op.T_ZSET_LISTPACK):
+            return self._zset_packed(t, v, hints, self._keeps_order(rec, t))
+        if t in (op.T_ZSET_2, op.T_ZSET):
+            return self._zset_skiplist(t, v, rec)
+        if t == op.T_HASH:
+            return encode_length(len(v)) + b"".join(s(f) + s(x) for f, x in v)
+        if t == op.T_HASH_ZIPLIST:
+            return s(_ziplist([x for pair in v for x in pair], hints and hints.get("ziplist_prevlen_wide")))
+        if t == op.T_HASH_LISTPACK:
+            return s(_listpack([x for pair in v for x in pair]))
+        if t == op.T_HASH_ZIPMAP:
+            return s(_zipmap(list(v)))
+        if t in (op.T_HASH_METADATA, op.T_HASH_LISTPACK_EX):
+            return self._hash_ttl_redis(t, rec, hints)
+        if t == op.T_VALKEY_HASH_2 and self.dialect == "valkey":
+            return self._hash_ttl_valkey(rec)
+        if t in (op.T_STREAM_LISTPACKS, op.T_STREAM_LISTPACKS_2, op.T_STREAM_LISTPACKS_3):
+            return self._stream(t, v)
+        if t == op.T_MODULE_2:
+            if not isinstance(v, model.ModuleValue) or v.raw is None:
+                raise WriterError("a module value can only be copied from its raw bytes")
+            return bytes(v.raw)
+        raise WriterError(f"cannot write value type {t} in RDB version {self.version}")
+
+    # -- pieces -----------------------------------------------------------------
+    def _str(self, data) -> bytes:
+        return encode_string(bytes(data), compress=self.compress)
+
+    def _node_string(self, blob: bytes, compressed: bool) -> bytes:
+        if compressed:
+            # quicklist.c __quicklistCompressNode: LZF into a buffer of the node's size;
+            # rdbSaveObject then writes that blob as is (rdbSaveLzfBlob), whatever
+            # rdbcompression says.
+            packed = _lzf(blob, len(blob))
+            if packed is not None and len(packed) + MIN_COMPRESS_IMPROVE < len(blob):
+                return _lzf_blob(packed, len(blob))
+        return self._str(blob)
+
+    def _quicklist(self, t: int, values: list, hints: Optional[dict]) -> bytes:
+        nodes = _node_hints(hints, len(values))
+        if nodes is None:
+            th = self.thresholds
+            nodes = plan_list_nodes(values, self.version if t == op.T_LIST_QUICKLIST_2 else min(self.version, 9),
+                                    th.list_max_listpack_size)
+            depth = th.list_compress_depth
+            if depth > 0:
+                for i, n in enumerate(nodes):
+                    n["compressed"] = depth <= i < len(nodes) - depth
+        out = [encode_length(len(nodes))]
+        pos = 0
+        for n in nodes:
+            items = values[pos:pos + n["count"]]
+            pos += n["count"]
+            compressed = n.get("compressed", False)
+            if t == op.T_LIST_QUICKLIST_2:
+                container = n.get("container", QL_PACKED)
+                out.append(encode_length(container))
+                if container == QL_PLAIN:
+                    if len(items) != 1:
+                        raise WriterError("a PLAIN quicklist node holds exactly one element")
+                    blob = bytes(items[0])
+                    if compressed and len(blob) >= MIN_COMPRESS_BYTES:
+                        out.append(self._node_string(blob, True))
+                    else:
+                        out.append(self._str(blob))
+                    continue
+                blob = _listpack(items)
+            else:
+                blob = _ziplist(items)
+            out.append(self._node_string(blob, compressed and len(blob) >= MIN_COMPRESS_BYTES))
+        return b"".join(out)
+
+    def _keeps_order(self, rec: model.Record, t: int) -> bool:
+        # keep mode writes elements in their source order whenever the source was a
+        # compact encoding of the same family (its order is the server's order).
+        if self.encodings != "keep" or rec.rdb_type is None:
+            return False
+        if rec.rdb_type == t:
+            return True
+        compact = {op.T_ZSET_ZIPLIST, op.T_ZSET_LISTPACK, op.T_HASH_LISTPACK_EX, 23}
+        return rec.rdb_type in compact and t in compact
+
+    def _zset_packed(self, t: int, pairs: list, hints: Optional[dict], keep_order: bool) -> bytes:
+        if not keep_order:
+            pairs = sorted(pairs, key=lambda p: (p[1], p[0]))
+        texts = hints.get("scores") if hints else None
+        if texts is None or len(texts) != len(pairs):
+            texts = [format_score(sc, self.version) for _, sc in pairs]
+        items = []
+        for (m, _), txt in zip(pairs, texts):
+            items.append(m)
+            items.append(txt)
+        return self._str(_listpack(items) if t == op.T_ZSET_LISTPACK else _ziplist(items))
+
+    def _zset_skiplist(self, t: int, pairs: list, rec: model.Record) -> bytes:
+        if not (self.encodings == "keep" and rec.rdb_type in (op.T_ZSET, op.T_ZSET_2)):
+            # rdbSaveObject walks the skiplist from the tail: greatest element first.
+            pairs = sorted(pairs, key=lambda p: (p[1], p[0]), reverse=True)
+        out = [encode_length(len(pairs))]
+        for m, sc in pairs:
+            out.append(self._str(m))
+            out.append(_F64.pack(sc) if t == op.T_ZSET_2 else rdb_text_double(sc))
+        return b"".join(out)
+
+    def _hash_ttl_redis(self, t: int, rec: model.Record, hints: Optional[dict]) -> bytes:
+        fe = rec.field_expires or {}
+        pairs = rec.value
+        min_expire = hints.get("min_expire") if hints else None
+        if min_expire is None:
+            min_expire = min(fe.values()) if fe else EB_EXPIRE_TIME_INVALID
+        if t == op.T_HASH_LISTPACK_EX:
+            if not self._keeps_order(rec, t):
+                # listpackEx keeps fields with a TTL sorted by it, the others after them.
+                with_ttl = sorted((p for p in pairs if p[0] in fe), key=lambda p: fe[p[0]])
+                pairs = with_ttl + [p for p in pairs if p[0] not in fe]
+            items = []
+            for f, x in pairs:
+                items += [f, x, str(fe.get(f, 0)).encode()]  # HASH_LP_NO_TTL = 0
+            return _U64.pack(min_expire) + self._str(_listpack(items))
+        out = [_U64.pack(min_expire), encode_length(len(pairs))]
+        for f, x in pairs:
+            ttl = fe.get(f)
+            # rdbSaveObject: each TTL relative to the minimum, +1 so that 0 means none.
+            out.append(encode_length(0 if ttl is None else ttl - min_expire + 1))
+            out.append(self._str(f))
+            out.append(self._str(x))
+        return b"".join(out)
+
+    def _hash_ttl_valkey(self, rec: model.Record) -> bytes:
+        fe = rec.field_expires or {}
+        out = [encode_length(len(rec.value))]
+        for f, x in rec.value:
+            # valkey rdb.c: field, value, then the absolute expiry in ms (-1: none).
+            out.append(self._str(f) + self._str(x) + _I64.pack(fe.get(f, -1)))
+        return b"".join(out)
+
+    def _stream(self, t: int, sv: model.StreamValue) -> bytes:
+        s = self._str
+        out = [encode_length(len(sv.nodes))]
+        for node in sv.nodes:
+            key, lp = _stream_node(node)
+            out.append(s(key))
+            out.append(s(lp))
+        out.append(encode_length(sv.length))
+        out.append(encode_length(sv.last_id[0]) + encode_length(sv.last_id[1]))
+        v2 = t != op.T_STREAM_LISTPACKS
+        v3 = t == op.T_STREAM_LISTPACKS_3
+        if v2:
+            first = sv.first_id
+            if first is None:
+                live = next(sv.entries(), None)
+                first = live.id if live is not None else (0, 0)
+            maxdel = sv.max_deleted_id or (0, 0)
+            added = sv.entries_added if sv.entries_added is not None else sv.length
+            out.append(encode_length(first[0]) + encode_length(first[1]))
+            out.append(encode_length(maxdel[0]) + encode_length(maxdel[1]))
+            out.append(encode_length(added))
+        out.append(encode_length(len(sv.groups)))
+        for g in sv.groups:
+            out.append(s(g.name))
+            out.append(encode_length(g.last_id[0]) + encode_length(g.last_id[1]))
+            if v2:
+                er = g.entries_read
+                # SCG_INVALID_ENTRIES_READ (-1) is saved as a 64-bit length of all ones.
+                out.append(encode_length(UINT64_MAX if er is None or er < 0 else er))
+            out.append(encode_length(len(g.pel)))
+            for p in g.pel:
+                out.append(_ID.pack(*p.id) + _I64.pack(p.delivery_time_ms) + encode_length(p.delivery_count))
+            out.append(encode_length(len(g.consumers)))
+            for c in g.consumers:
+                out.append(s(c.name))
+                out.append(_I64.pack(c.seen_time_ms))
+                if v3:
+                    at = c.active_time_ms
+                    out.append(_I64.pack(at if at is not None else c.seen_time_ms))
+                out.append(encode_length(len(c.pel)))
+                out.append(b"".join(_ID.pack(*i) for i in c.pel))
+        return b"".join(out)
+
+
+# ---------------------------------------------------------------------------
+# the file
+
+
+class RDBWriter:
+    """Write an RDB file to ``stream`` item by item (see the module docstring)."""
+
+    def __init__(self, stream: BinaryIO, version: int = 12, dialect: str = "redis", *,
+                 checksum: bool = True, compress: bool = True, encodings: str = "keep",
+                 thresholds: Optional[dict] = None, source_dialect: Optional[str] = None) -> None:
+        self.values = ValueEncoder(version, dialect, compress=compress, encodings=encodings,
+                                   thresholds=thresholds, source_dialect=source_dialect)
+        self.version = version
+        self.dialect = dialect
+        self.checksum = checksum
+        self._stream = stream
+        self._crc = 0
+        self._started = False
+        self._done = False
+        self.bytes_written = 0
+        self.keys_written = 0
+
+    # -- raw output -----------------------------------------------------------------
+    def _w(self, data: bytes) -> None:
+        if self._done:
+            raise WriterError("the file is already finished (eof() was called)")
+        self._stream.write(data)
+        if self.checksum:
+            self._crc = crc64(data, self._crc)
+        self.bytes_written += len(data)
+
+    def _begin(self) -> None:
+        if not self._started:
+            self.header()
+
+    # -- file items -------------------------------------------------------------------
+    def header(self) -> None:
+        if self._started:
+            raise WriterError("header already written")
+        self._started = True
+        self._w(header_bytes(self.version, self.dialect))
+
+    def aux(self, key: bytes, value) -> None:
+        """An AUX field (rdbSaveAuxField); an int value is saved as its decimal text."""
+        if self.version < 7:
+            return  # AUX fields arrived with RDB 7 (3.2); older loaders would fail on them
+        self._begin()
+        if isinstance(value, int):
+            value = str(value).encode()
+        self._w(bytes((op.OP_AUX,)) + self.values._str(_b(key)) + self.values._str(_b(value)))
+
+    def standard_aux(self, *, redis_ver: bytes = b"7.0.15", ctime: Optional[int] = None,
+                     used_mem: int = 0, aof_base: bool = False, extra: Iterable = ()) -> None:
+        """The fields rdbSaveInfoAuxFields writes: redis-ver, redis-bits, ctime, used-mem,
+        then aof-base (for an AOF base file), then any ``extra`` (key, value) pairs."""
+        import time
+
+        self.aux(b"redis-ver", redis_ver)
+        self.aux(b"redis-bits", 64)
+        self.aux(b"ctime", int(time.time()) if ctime is None else ctime)
+        self.aux(b"used-mem", used_mem)
+        if aof_base:
+            self.aux(b"aof-base", 1)
+        for k, v in extra:
+            self.aux(k, v)
+
+    def select_db(self, db: int, db_size: Optional[int] = None, expires_size: Optional[int] = None) -> None:
+        self._begin()
+        self._w(bytes((op.OP_SELECTDB,)) + encode_length(db))
+        if db_size is not None:
+            self.resize_db(db_size, expires_size or 0)
+
+    def resize_db(self, db_size: int, expires_size: int) -> None:
+        if self.version < 7:
+            return
+        self._begin()
+        self._w(bytes((op.OP_RESIZEDB,)) + encode_length(db_size) + encode_length(expires_size))
+
+    def slot_info(self, slot_id: int, slot_size: int, expires_slot_size: int) -> None:
+        if self.version < 12 and self.dialect == "redis":
+            return  # a sizing hint only Redis 7.4+ understands
+        self._begin()
+        self._w(bytes((op.OP_SLOT_INFO,)) + encode_length(slot_id) + encode_length(slot_size)
+                + encode_length(expires_slot_size))
+
+    def function(self, code) -> None:
+        """A function library (FUNCTION2: the whole source as one string)."""
+        if isinstance(code, model.Function):
+            code = code.code
+        if self.version < 10:
+            raise WriterError(f"functions need RDB version 10 or later (target {self.version})")
+        self._begin()
+        self._w(bytes((op.OP_FUNCTION2,)) + self.values._str(_b(code)))
+
+    def module_aux(self, item: model.ModuleAux) -> None:
+        if self.version < 9:
+            raise WriterError(f"module aux data needs RDB version 9 or later (target {self.version})")
+        if item.value.raw is None:
+            raise WriterError("module aux data can only be copied from its raw bytes")
+        self._begin()
+        self._w(bytes((op.OP_MODULE_AUX,)) + bytes(item.value.raw))
+
+    def opaque(self, item: model.Opaque) -> None:
+        self._begin()
+        self._w(bytes((item.opcode,)) + bytes(item.raw))
+
+    def record(self, rec: model.Record) -> None:
+        """One key: [EXPIRETIME_MS] [IDLE] [FREQ] type key value (rdbSaveKeyValuePair)."""
+        self._begin()
+        t, body = self.values.encode(rec)
+        parts = []
+        if rec.expire_ms is not None:
+            parts.append(bytes((op.OP_EXPIRETIME_MS,)) + _I64.pack(rec.expire_ms))
+        if self.version >= 8:  # LRU/LFU opcodes arrived with 4.0
+            if rec.idle is not None:
+                parts.append(bytes((op.OP_IDLE,)) + encode_length(rec.idle))
+            if rec.freq is not None:
+                parts.append(bytes((op.OP_FREQ, rec.freq & 0xFF)))
+        parts.append(bytes((t,)))
+        parts.append(self.values._str(rec.key))
+        parts.append(body)
+        self._w(b"".join(parts))
+        self.keys_written += 1
+
+    def write(self, item) -> None:
+        """Write any reader item (model.Header is taken as the header)."""
+        if isinstance(item, model.Record):
+            self.record(item)
+        elif isinstance(item, model.Aux):
+            self.aux(item.key, item.value)
+        elif isinstance(item, model.SelectDB):
+            self.select_db(item.db)
+        elif isinstance(item, model.ResizeDB):
+            self.resize_db(item.db_size, item.expires_size)
+        elif isinstance(item, model.Function):
+            self.function(item)
+        elif isinstance(item, model.ModuleAux):
+            self.module_aux(item)
+        elif isinstance(item, model.SlotInfo):
+            self.slot_info(item.slot_id, item.slot_size, item.expires_slot_size)
+        elif isinstance(item, model.Opaque):
+            self.opaque(item)
+        elif isinstance(item, model.Header):
+            self.header()
+        elif isinstance(item, model.EOF):
+            self.eof()
+        else:
+            raise TypeError(f"cannot write {type(item).__name__}")
+
+    def eof(self) -> None:
+        """EOF opcode and the CRC64 trailer (all zeros with checksum off, as rdbchecksum no)."""
+        self._begin()
+        self._w(bytes((op.OP_EOF,)))
+        if self.version >= 5:
+            crc = self._crc if self.checksum else 0
+            self._stream.write(_U64.pack(crc))
+            self.bytes_written += 8
+        self._done = True
+
+
+def _b(x) -> bytes:
+    return x.encode() if isinstance(x, str) else bytes(x)
+
+
+# ---------------------------------------------------------------------------
+# DUMP payloads
+
+
+def encode_payload(rec_or_value, version: int = 10, dialect: str = "redis", *,
+                   key_type: Optional[str] = None, compress: bool = True,
+                   encodings: str = "server", thresholds: Optional[dict] = None) -> bytes:
+    """A DUMP payload (cluster.c createDumpPayload): type byte, value as in an RDB,
+    the 2-byte little-endian RDB version, then the CRC64 of all that.
+
+    Takes a model.Record (its value, type, field TTLs and, with ``encodings="keep"``,
+    its rdb_type and layout) or a bare value with ``key_type``."""
+    if isinstance(rec_or_value, model.Record):
+        rec = rec_or_value
+    else:
+        if key_type is None:
+            raise ValueError("key_type is needed with a bare value")
+        rec = model.Record(db=0, key=b"", type=key_type, rdb_type=None, encoding="", offset=0,
+                           value=rec_or_value)
+    enc = ValueEncoder(version, dialect, compress=compress, encodings=encodings, thresholds=thresholds)
+    t, body = enc.encode(rec)
+    payload = bytes((t,)) + body + struct.pack("<H", version)
+    return payload + _U64.pack(crc64(payload))
