@@ -138,16 +138,21 @@ def _read_stream(r, key) -> dict:
     def d(x):
         return x.decode() if isinstance(x, bytes) else x
 
-    info = r.execute_command("XINFO", "STREAM", key, "FULL", "COUNT", 0)
-    info = dict(zip([d(k) for k in info[0::2]], info[1::2]))
+    def as_dict(x) -> dict:
+        # redis-py parses XINFO STREAM FULL into dicts (bytes keys); raw replies are flat lists.
+        if isinstance(x, dict):
+            return {d(k): v for k, v in x.items()}
+        return dict(zip([d(k) for k in x[0::2]], x[1::2]))
+
+    info = as_dict(r.execute_command("XINFO", "STREAM", key, "FULL", "COUNT", 0))
     entries = [(d(eid), [(f, v) for f, v in zip(fields[0::2], fields[1::2])])
                for eid, fields in (info.get("entries") or [])]
     groups = []
     for g in info.get("groups") or []:
-        g = dict(zip([d(k) for k in g[0::2]], g[1::2]))
+        g = as_dict(g)
         consumers = []
         for c in g.get("consumers") or []:
-            c = dict(zip([d(k) for k in c[0::2]], c[1::2]))
+            c = as_dict(c)
             consumers.append({"name": c["name"], "seen_time_ms": c.get("seen-time"),
                               "active_time_ms": c.get("active-time"),
                               "pel": sorted(d(p[0]) for p in c.get("pending") or [])})
