@@ -1,0 +1,233 @@
+"""Read an AOF: a plain RESP file, a single-file hybrid (RDB preamble + RESP), or a Redis 7
+multi-part directory (or its manifest), streaming, one command at a time.
+
+    from persistkit.aoftools.reader import AOFReader, resolve_aof
+
+    reader = AOFReader(path)              # directory, manifest file or single file
+    reader.aof_set                        # model.AOFSet: layout, parts in load order, manifest
+    for item in reader:                   # model.AOFCommand, and the RDB preamble's items
+        ...                               # (rdbtools.model Header/Aux/SelectDB/Record/EOF...)
+    for cmd in reader.commands():         # only the commands (preambles walked, not decoded)
+        cmd.file, cmd.offset, cmd.length, cmd.db, cmd.args, cmd.time, cmd.in_multi
+
+What the input is, is decided by content (persistkit.detect), never by name. A manifest
+is parsed as the server parses it (aoftools.manifest); files load base first, then incr
+by seq; history entries are ignored. A base (or a single file) that starts with an RDB
+magic is read through rdbtools.reader.RDBReader and the RESP tail, if any, follows at
+the byte after the RDB's checksum (redis ``loadSingleAppendOnlyFile``).
+
+Errors are FormatError with ``file`` set (TruncatedError for a cut last command, offset =
+start of that command); a file listed in the manifest but absent is MissingPartError.
+``reader.position`` holds (file, offset) of the item being read when an error escapes,
+and ``reader.last_complete`` the (file, end offset) after the last complete command.
+
+Memory stays flat: files are read through ByteSource windows and nothing is kept
+between commands but the current db, time and MULTI state.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterator, Optional
+
+from persistkit.detect import detect_bytes, find_manifest
+from persistkit.kvencoding.errors import FormatError
+from persistkit.kvencoding.fileio import InputError, input_size, open_input
+from persistkit.kvencoding.resp import CommandParser
+from persistkit.kvencoding.source import ByteSource
+
+from . import model
+from .manifest import Manifest, parse_manifest
+from .model import AOFCommand, AOFPart, AOFSet
+
+RDB_MAGICS = (b"REDIS", b"VALKEY")
+
+
+class MissingPartError(FormatError):
+    """A file the manifest lists is not in the folder."""
+
+
+def _read_small(path: str, limit: int = 1 << 20) -> bytes:
+    with open(path, "rb") as fh:
+        return fh.read(limit + 1)
+
+
+def content_format(path: str) -> tuple[str, Optional[int]]:
+    """(format, size) of one AOF file by its first bytes."""
+    try:
+        stream = open_input(path)
+    except InputError:
+        return model.FMT_MISSING, None
+    with stream:
+        head = stream.peek(16)[:16]
+        size = input_size(stream)
+    if not head:
+        return model.FMT_EMPTY, size
+    if head.startswith(RDB_MAGICS):
+        return model.FMT_RDB, size
+    return model.FMT_RESP, size
+
+
+def load_manifest(path: str) -> Manifest:
+    data = _read_small(path)
+    return parse_manifest(data, file=path)
+
+
+def resolve_aof(path: str | os.PathLike) -> AOFSet:
+    """Resolve a user path to the AOF files to read, in load order.
+
+    Raises InputError for a path that is not an AOF input at all, ManifestError for a
+    manifest that does not parse."""
+    p = Path(path)
+    if str(path) != "-" and p.is_dir():
+        mpath = find_manifest(p)
+        if mpath is None:
+            raise InputError(f"{p}: no AOF manifest in this directory")
+        return _multipart(str(path), mpath)
+    if str(path) != "-":
+        if not p.exists():
+            raise InputError(f"{p}: no such file")
+        with open_input(p) as stream:
+            head = stream.peek(4096)[:4096]
+        if detect_bytes(head) == "aof-manifest":
+            return _multipart(str(path), p)
+    fmt, size = content_format(str(path)) if str(path) != "-" else (model.FMT_RESP, None)
+    part = AOFPart(path=str(path), name=os.path.basename(str(path)) or str(path),
+                   role=model.ROLE_SINGLE, format=fmt, size=size)
+    return AOFSet(path=str(path), layout=model.SINGLE, parts=[part])
+
+
+def _multipart(user_path: str, mpath: Path) -> AOFSet:
+    manifest = load_manifest(str(mpath))
+    folder = mpath.parent
+    parts = []
+    for info in manifest.load_order():
+        fpath = str(folder / info.name)
+        fmt, size = content_format(fpath)
+        role = model.ROLE_BASE if info.type == "b" else model.ROLE_INCR
+        parts.append(AOFPart(path=fpath, name=info.name, role=role, seq=info.seq, format=fmt, size=size))
+    return AOFSet(path=user_path, layout=model.MULTIPART, parts=parts, directory=str(folder),
+                  manifest_path=str(mpath), manifest=manifest)
+
+
+def open_part_source(part: AOFPart) -> tuple[object, ByteSource]:
+    """(stream, ByteSource) over one part; the caller closes the stream."""
+    try:
+        stream = open_input(part.path)
+    except InputError as exc:
+        raise MissingPartError(f"cannot open {part.name}: {exc}", None, file=part.name) from None
+    return stream, ByteSource(stream, name=part.name, size=input_size(stream))
+
+
+def read_preamble(src: ByteSource, *, decode: bool) -> Iterator:
+    """Items of the RDB at the source's position; leaves the source after its checksum."""
+    from persistkit.rdbtools.reader import RDBReader
+
+    reader = RDBReader(src, decode=decode)
+    header = getattr(reader, "header", None)
+    if header is not None:
+        yield header
+    for item in reader:
+        yield item
+
+
+class _State:
+    __slots__ = ("time", "db", "multi_offset")
+
+    def __init__(self) -> None:
+        self.time: Optional[int] = None
+        self.db = 0
+        self.multi_offset: Optional[int] = None
+
+
+class AOFReader:
+    """Iterate an AOF set (see the module docstring)."""
+
+    def __init__(self, path: str | os.PathLike, *, decode: bool = True,
+                 aof_set: Optional[AOFSet] = None) -> None:
+        self.aof_set = aof_set or resolve_aof(path)
+        self.decode = decode
+        self.position: tuple[Optional[str], Optional[int]] = (None, None)
+        self.last_complete: tuple[Optional[str], int] = (None, 0)
+        self.preamble_end: dict[str, int] = {}   # part name -> offset where its RDB ended
+
+    @property
+    def parts(self) -> list[AOFPart]:
+        return self.aof_set.parts
+
+    def __iter__(self) -> Iterator:
+        return self.items(preamble=True)
+
+    def commands(self) -> Iterator[AOFCommand]:
+        """Only the commands; RDB preambles are walked (to find their end) without decoding."""
+        for item in self.items(preamble=False):
+            yield item
+
+    def items(self, *, preamble: bool = True) -> Iterator:
+        state = _State()
+        for part in self.parts:
+            yield from self.part_items(part, state, preamble=preamble)
+
+    def part_items(self, part: AOFPart, state: Optional[_State] = None, *,
+                   preamble: bool = True) -> Iterator:
+        state = state or _State()
+        state.db = 0  # every file is loaded by a fresh fake client (db 0)
+        state.multi_offset = None
+        if part.format == model.FMT_MISSING:
+            raise MissingPartError(f"{part.name}: listed in the manifest but missing", None,
+                                   file=part.name)
+        stream, src = open_part_source(part)
+        name = part.name
+        try:
+            self.position = (name, 0)
+            if part.format == model.FMT_RDB:
+                try:
+                    for item in read_preamble(src, decode=self.decode and preamble):
+                        if preamble:
+                            yield item
+                except FormatError as exc:
+                    raise exc.with_context(file=name)
+                self.preamble_end[name] = src.tell()
+            self.last_complete = (name, src.tell())
+            parser = CommandParser(src)
+            try:
+                for offset, args in parser:
+                    self.position = (name, offset)
+                    yield self._command(name, offset, parser.end - offset, args, parser, state)
+                    self.last_complete = (name, parser.end)
+            except FormatError as exc:
+                self.position = (name, parser.start)
+                raise exc.with_context(file=name)
+        finally:
+            stream.close()
+
+    @staticmethod
+    def _command(name, offset, length, args, parser, state) -> AOFCommand:
+        if parser.timestamp is not None:
+            state.time = parser.timestamp
+        in_multi = state.multi_offset is not None
+        multi_offset = state.multi_offset
+        if args:
+            head = args[0]
+            if len(head) <= 6:
+                low = head.lower()
+                if low == b"multi":
+                    in_multi = True
+                    multi_offset = state.multi_offset = offset
+                elif low == b"exec" or low == b"discard":
+                    state.multi_offset = None
+                elif low == b"select" and len(args) > 1:
+                    try:
+                        state.db = int(args[1])
+                    except ValueError:
+                        pass
+        return AOFCommand(name, offset, length, state.db, args, state.time, in_multi, multi_offset)
+
+
+def iter_commands(path: str | os.PathLike) -> Iterator[AOFCommand]:
+    return AOFReader(path, decode=False).commands()
+
+
+__all__ = ["AOFReader", "resolve_aof", "iter_commands", "MissingPartError", "content_format",
+           "open_part_source", "read_preamble", "load_manifest", "RDB_MAGICS"]
