@@ -1,0 +1,129 @@
+"""RDB opcode and value-type numbers, per dialect (Redis / Valkey), and version rules.
+
+Sources: redis/redis ``src/rdb.h`` (RDB_VERSION 12, types 0-25, opcodes 244-255) and
+valkey-io/valkey ``src/rdb.h`` (RDB_VERSION 80/81 with the ``VALKEY`` magic, type 22 =
+RDB_TYPE_HASH_2, opcode 243 = RDB_OPCODE_SLOT_IMPORT, versions 12-79 "foreign").
+
+The dialect is chosen by the magic: a ``REDIS`` header numbers types the Redis way
+(22/23 = 7.4 release-candidate hashes with field TTLs, 24/25 their GA forms), a
+``VALKEY`` header the Valkey way (22 = hash with per-field expiry; 23-25 unknown).
+"""
+
+from __future__ import annotations
+
+from persistkit.rdbtools import model
+
+# -- opcodes ------------------------------------------------------------------
+OP_SLOT_IMPORT = 243      # Valkey 9.0+ only (Redis 8.x uses 243 for KEY_META in RDB 13+)
+OP_SLOT_INFO = 244
+OP_FUNCTION2 = 245
+OP_FUNCTION_PRE_GA = 246
+OP_MODULE_AUX = 247
+OP_IDLE = 248
+OP_FREQ = 249
+OP_AUX = 250
+OP_RESIZEDB = 251
+OP_EXPIRETIME_MS = 252
+OP_EXPIRETIME = 253
+OP_SELECTDB = 254
+OP_EOF = 255
+
+OPCODE_NAMES = {
+    OP_SLOT_IMPORT: "SLOT_IMPORT", OP_SLOT_INFO: "SLOT_INFO", OP_FUNCTION2: "FUNCTION2",
+    OP_FUNCTION_PRE_GA: "FUNCTION_PRE_GA", OP_MODULE_AUX: "MODULE_AUX", OP_IDLE: "IDLE",
+    OP_FREQ: "FREQ", OP_AUX: "AUX", OP_RESIZEDB: "RESIZEDB", OP_EXPIRETIME_MS: "EXPIRETIME_MS",
+    OP_EXPIRETIME: "EXPIRETIME", OP_SELECTDB: "SELECTDB", OP_EOF: "EOF",
+}
+
+# -- value types ----------------------------------------------------------------
+T_STRING = 0
+T_LIST = 1
+T_SET = 2
+T_ZSET = 3
+T_HASH = 4
+T_ZSET_2 = 5
+T_MODULE_PRE_GA = 6
+T_MODULE_2 = 7
+T_HASH_ZIPMAP = 9
+T_LIST_ZIPLIST = 10
+T_SET_INTSET = 11
+T_ZSET_ZIPLIST = 12
+T_HASH_ZIPLIST = 13
+T_LIST_QUICKLIST = 14
+T_STREAM_LISTPACKS = 15
+T_HASH_LISTPACK = 16
+T_ZSET_LISTPACK = 17
+T_LIST_QUICKLIST_2 = 18
+T_STREAM_LISTPACKS_2 = 19
+T_SET_LISTPACK = 20
+T_STREAM_LISTPACKS_3 = 21
+T_HASH_METADATA_PRE_GA = 22     # Redis 7.4 RC
+T_HASH_LISTPACK_EX_PRE_GA = 23  # Redis 7.4 RC
+T_HASH_METADATA = 24            # Redis 7.4 GA+
+T_HASH_LISTPACK_EX = 25         # Redis 7.4 GA+
+T_VALKEY_HASH_2 = 22            # Valkey 9 (VALKEY magic)
+
+# Module value sub-opcodes (rdb.h RDB_MODULE_OPCODE_*).
+MOD_EOF, MOD_SINT, MOD_UINT, MOD_FLOAT, MOD_DOUBLE, MOD_STRING = range(6)
+
+# Quicklist 2 node containers (quicklist.h).
+QL_PLAIN = 1
+QL_PACKED = 2
+
+# rdb_type -> (key type, name as rdb.c's rdb_type_string)
+_COMMON_TYPES = {
+    T_STRING: (model.STRING, "string"),
+    T_LIST: (model.LIST, "list-linked"),
+    T_SET: (model.SET, "set-hashtable"),
+    T_ZSET: (model.ZSET, "zset-v1"),
+    T_HASH: (model.HASH, "hash-hashtable"),
+    T_ZSET_2: (model.ZSET, "zset-v2"),
+    T_MODULE_PRE_GA: (model.MODULE, "module-pre-release"),
+    T_MODULE_2: (model.MODULE, "module-value"),
+    T_HASH_ZIPMAP: (model.HASH, "hash-zipmap"),
+    T_LIST_ZIPLIST: (model.LIST, "list-ziplist"),
+    T_SET_INTSET: (model.SET, "set-intset"),
+    T_ZSET_ZIPLIST: (model.ZSET, "zset-ziplist"),
+    T_HASH_ZIPLIST: (model.HASH, "hash-ziplist"),
+    T_LIST_QUICKLIST: (model.LIST, "list-quicklist"),
+    T_STREAM_LISTPACKS: (model.STREAM, "stream"),
+    T_HASH_LISTPACK: (model.HASH, "hash-listpack"),
+    T_ZSET_LISTPACK: (model.ZSET, "zset-listpack"),
+    T_LIST_QUICKLIST_2: (model.LIST, "list-quicklist-v2"),
+    T_STREAM_LISTPACKS_2: (model.STREAM, "stream-v2"),
+    T_SET_LISTPACK: (model.SET, "set-listpack"),
+    T_STREAM_LISTPACKS_3: (model.STREAM, "stream-v3"),
+}
+
+REDIS_TYPES = dict(_COMMON_TYPES)
+REDIS_TYPES.update({
+    T_HASH_METADATA_PRE_GA: (model.HASH, "hash-hashtable-md-pre-ga"),
+    T_HASH_LISTPACK_EX_PRE_GA: (model.HASH, "hash-listpackex-pre-ga"),
+    T_HASH_METADATA: (model.HASH, "hash-hashtable-md"),
+    T_HASH_LISTPACK_EX: (model.HASH, "hash-listpackex"),
+})
+
+VALKEY_TYPES = dict(_COMMON_TYPES)
+VALKEY_TYPES.update({T_VALKEY_HASH_2: (model.HASH, "hash-2")})
+
+# -- versions -------------------------------------------------------------------
+REDIS_MAX_VERSION = 12     # Redis 7.4 - 8.4
+VALKEY_VERSIONS = (80,)    # VALKEY080 (Valkey 9.0/9.1)
+# Redis 8.6 (RDB 13) and 8.8 (RDB 14) add key metadata (opcode 243 KEY_META) and new
+# stream/array types whose framing depends on module callbacks; not read here.
+KNOWN_NEWER_REDIS = (13, 14)
+
+
+def type_table(dialect: str) -> dict:
+    return VALKEY_TYPES if dialect == "valkey" else REDIS_TYPES
+
+
+def type_name(rdb_type: int, dialect: str = "redis") -> str:
+    entry = type_table(dialect).get(rdb_type)
+    return entry[1] if entry else f"type-{rdb_type}"
+
+
+def is_opcode(byte: int, dialect: str) -> bool:
+    if byte >= OP_SLOT_INFO:
+        return True
+    return byte == OP_SLOT_IMPORT and dialect == "valkey"
