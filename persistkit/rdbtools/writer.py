@@ -16,8 +16,8 @@ hints and chooses as the target server would from its thresholds.
 
 Layout hints read here (all optional; missing ones fall back to the server's choice):
 
-``nodes``           list of per-node dicts ``{"count": n, "container": 1|2, "compressed": bool}``
-                    (quicklist, quicklist v2; a bare int is a count)
+``nodes``           list of per-node dicts ``{"count": n, "container": "packed"|"plain" (or 2|1),
+                    "compressed": bool}`` (quicklist, quicklist v2; a bare int is a count)
 ``intset_width``    2, 4 or 8 (bytes per intset member)
 ``min_expire``      the stored minimum field TTL of a type 24/25 hash
 ``scores``          list of the stored score texts (bytes) of a ziplist/listpack zset
@@ -274,7 +274,10 @@ def _node_hints(layout: Optional[dict], total: int) -> Optional[list[dict]]:
         if isinstance(n, int):
             nodes.append({"count": n, "container": QL_PACKED})
         else:
-            nodes.append({"count": int(n.get("count", 0)), "container": int(n.get("container", QL_PACKED)),
+            container = n.get("container", QL_PACKED)
+            if isinstance(container, str):
+                container = QL_PLAIN if container == "plain" else QL_PACKED
+            nodes.append({"count": int(n.get("count", 0)), "container": int(container),
                           "compressed": bool(n.get("compressed", False))})
     if sum(n["count"] for n in nodes) != total:
         return None  # hints that do not describe this value are ignored, not trusted
