@@ -131,6 +131,7 @@ class RDBReader:
         self.empty_keys: list[model.Record] = []
         self.db = 0
         self.server_version: Optional[str] = None
+        self._valkey_writer = False
         self.eof: Optional[model.EOF] = None
         self.end_offset: Optional[int] = None
         self.header = self._read_header()
@@ -376,6 +377,7 @@ class RDBReader:
             value = read_string(src, "AUX value")
             if key in (b"redis-ver", b"valkey-ver"):
                 self.server_version = value.decode("ascii", "replace")
+                self._valkey_writer = key == b"valkey-ver"
             return model.Aux(key, value, at, src.tell() - at)
         if t == op.OP_SELECTDB:
             self.db = read_length(src, "db number")
@@ -520,12 +522,12 @@ class RDBReader:
                     src.pos += n
                 else:
                     value = src.read(n, "string value")
-                rec.encoding = self._string_encoding(value, n)
+                rec.encoding = self._string_encoding(value, n, rec)
                 if self.decode:
                     rec.value = value
             else:
                 src.skip(n, "string value")
-                rec.encoding = "embstr" if n <= EMBSTR_LIMIT else "raw"
+                rec.encoding = self._string_encoding(None, n, rec)
             rec.size_hint = n
             rec.layout = {"string": "raw"}
         elif n <= ENC_INT32:
@@ -555,26 +557,44 @@ class RDBReader:
                 value = _read_lzf(src, start, "string value")
                 rec.value = value
                 rec.size_hint = len(value)
-                rec.encoding = self._string_encoding(value, len(value))
+                rec.encoding = self._string_encoding(value, len(value), rec)
             else:
                 clen = read_length(src, "compressed length of string value")
                 ulen = read_length(src, "uncompressed length of string value")
                 src.skip(clen, "LZF data of string value")
                 rec.size_hint = ulen
-                rec.encoding = "embstr" if ulen <= EMBSTR_LIMIT else "raw"
+                rec.encoding = self._string_encoding(None, ulen, rec)
             rec.layout = {"string": "lzf"}
         else:
             raise self._err("unknown string encoding in string value", src.tell() - 1,
                             expected="INT8, INT16, INT32 or LZF (0-3)", found=f"encoding {n}")
 
-    @staticmethod
-    def _string_encoding(value: bytes, n: int) -> str:
-        if n <= 20:
+    def _string_encoding(self, value: Optional[bytes], n: int, rec: model.Record) -> str:
+        if n <= 20 and value is not None:
             from persistkit.kvencoding.numbers import canonical_int
 
             if canonical_int(bytes(value)) is not None:
                 return "int"
-        return "embstr" if n <= EMBSTR_LIMIT else "raw"
+        limit = self._embed_limit
+        if limit is None:
+            return "embstr" if n <= EMBSTR_LIMIT else "raw"
+        # Valkey 8.1+ (object.c shouldEmbedStringObject): the robj, its key, its expire
+        # and the value's sds must fit in 64 (8.1) / 128 (9.x) bytes together.
+        if n > 255:
+            return "raw"
+        k = len(rec.key)
+        khdr = 1 if k < 32 else 3 if k < 256 else 5 if k < 65536 else 9
+        size = 8 + (khdr + k + 1 + 1) + (8 if rec.expire_ms is not None else 0) + (3 + n + 1)
+        return "embstr" if size <= limit else "raw"
+
+    @property
+    def _embed_limit(self) -> Optional[int]:
+        if self.dialect == "valkey":
+            return 128
+        v = self.server_version
+        if self._valkey_writer and v and v.startswith("8.") and not v.startswith("8.0."):
+            return 64
+        return None
 
     # -- plain collections (types 1-5): a count then strings
     def _plain_count(self, rec: model.Record, what: str) -> int:
