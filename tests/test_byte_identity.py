@@ -16,8 +16,8 @@ import io
 import pytest
 
 from corpus import load_expected, real_folders
-from persistkit.kvencoding.crc64 import crc64
 from persistkit.rdbtools import model
+from persistkit.rdbtools.dump import decode_payload
 from persistkit.rdbtools.reader import RDBReader
 from persistkit.rdbtools.writer import RDBWriter, encode_payload
 
@@ -64,17 +64,6 @@ def test_rdbchecksum_no_file_keeps_its_zero_trailer():
     assert rewrite(data)[-8:] == b"\0" * 8
 
 
-def _payload_record(payload: bytes, version: int, magic: str) -> model.Record:
-    """Decode a DUMP payload through the reader by framing it as a one-key RDB."""
-    body = payload[:-10]
-    head = b"VALKEY%03d" % version if magic == "VALKEY" else b"REDIS%04d" % version
-    framed = head + body[:1] + b"\x00" + body[1:] + b"\xff"
-    framed += crc64(framed).to_bytes(8, "little")
-    recs = [i for i in RDBReader(framed, decode=True) if isinstance(i, model.Record)]
-    assert len(recs) == 1
-    return recs[0]
-
-
 def _dump_cases():
     for folder in FOLDERS:
         exp = load_expected(folder)
@@ -86,9 +75,8 @@ def _dump_cases():
 @pytest.mark.parametrize("folder,dump,magic", list(_dump_cases()))
 def test_dump_payload_reencodes_byte_for_byte(folder, dump, magic):
     payload = (folder / dump["file"]).read_bytes()
-    version = int.from_bytes(payload[-10:-8], "little")
+    rec, version = decode_payload(payload)
     assert version == dump["payload_rdb_version"]
-    rec = _payload_record(payload, version, magic)
     dialect = "valkey" if magic == "VALKEY" else "redis"
     got = encode_payload(rec, version, dialect, encodings="keep")
     assert got == payload, first_difference(got, payload)
