@@ -323,6 +323,10 @@ def listpack_from_entries(entries: list[bytes], count: int) -> bytes:
             + body + b"\xff")
 
 
+_ONE_BYTE = [bytes((i,)) for i in range(256)]
+_DIGIT_OR_MINUS = frozenset(b"-0123456789")
+
+
 def listpack_encode(items: Iterable[Item]) -> bytes:
     """The listpack Redis builds by appending ``items`` one by one to an empty listpack.
 
@@ -330,5 +334,21 @@ def listpack_encode(items: Iterable[Item]) -> bytes:
     integers, and every integer takes its smallest encoding; the header count
     stays at 65535 once the element count reaches it (lpInsert).
     """
-    entries = [encode_entry(item) for item in items]
-    return listpack_from_entries(entries, len(entries))
+    parts: list[bytes] = []
+    append = parts.append
+    one = _ONE_BYTE
+    count = 0
+    for item in items:
+        count += 1
+        if type(item) is bytes:
+            n = len(item)
+            # Fast path: a short string that cannot be an integer (first byte test
+            # first, canonical_int only for digit/minus starts).
+            if n < 64 and (n == 0 or item[0] not in _DIGIT_OR_MINUS
+                           or canonical_int(item) is None):
+                append(one[0x80 | n])
+                append(item)
+                append(one[n + 1])
+                continue
+        append(encode_entry(item))
+    return listpack_from_entries(parts, count)

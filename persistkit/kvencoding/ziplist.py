@@ -178,13 +178,26 @@ def _str_payload(s: bytes) -> bytes:
     return b"\x80" + n.to_bytes(4, "big") + s
 
 
-def ziplist_encode(items: Iterable[Item]) -> bytes:
+def _legacy_int_payload(v: int) -> bytes:
+    """Redis before 2.6 knew only the int16/int32/int64 encodings."""
+    if -32768 <= v <= 32767:
+        return b"\xc0" + v.to_bytes(2, "little", signed=True)
+    if -2147483648 <= v <= 2147483647:
+        return b"\xd0" + v.to_bytes(4, "little", signed=True)
+    return b"\xe0" + v.to_bytes(8, "little", signed=True)
+
+
+def ziplist_encode(items: Iterable[Item], *, legacy_ints: bool = False) -> bytes:
     """The ziplist Redis builds by pushing ``items`` one by one at the tail.
 
     Integer-looking strings become integers (zipTryEncoding); every prevlen takes
     its minimal width, which is what tail pushes produce. A ziplist that lived
     through deletions or head inserts may hold wider prevlens than this.
+
+    ``legacy_ints`` reproduces ziplists written by Redis 2.4 and older, whose
+    zipTryEncoding had no 4-bit immediate, int8 or int24 encodings.
     """
+    int_payload = _legacy_int_payload if legacy_ints else _int_payload
     parts = []
     pos = HEADER_SIZE
     tail = HEADER_SIZE
@@ -192,7 +205,7 @@ def ziplist_encode(items: Iterable[Item]) -> bytes:
     count = 0
     for item in items:
         v, s = item_as_int(item)
-        payload = _int_payload(v) if v is not None else _str_payload(s)
+        payload = int_payload(v) if v is not None else _str_payload(s)
         if prevlen < BIG_PREVLEN:
             prefix = bytes((prevlen,))
         else:
