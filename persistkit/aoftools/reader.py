@@ -83,7 +83,11 @@ def resolve_aof(path: str | os.PathLike) -> AOFSet:
     if str(path) != "-" and p.is_dir():
         mpath = find_manifest(p)
         if mpath is None:
-            raise InputError(f"{p}: no AOF manifest in this directory")
+            # A pre-7.0 data folder: its one AOF file (appendonly.aof by default).
+            files = [f for f in p.iterdir() if f.is_file() and not f.name.startswith(".")]
+            if len(files) != 1:
+                raise InputError(f"{p}: no AOF manifest in this directory")
+            return resolve_aof(files[0])
         return _multipart(str(path), mpath)
     if str(path) != "-":
         if not p.exists():
@@ -117,7 +121,9 @@ def open_part_source(part: AOFPart) -> tuple[object, ByteSource]:
         stream = open_input(part.path)
     except InputError as exc:
         raise MissingPartError(f"cannot open {part.name}: {exc}", None, file=part.name) from None
-    return stream, ByteSource(stream, name=part.name, size=input_size(stream))
+    # crc=True: an RDB preamble's trailer is checked against what its bytes hash to
+    crc = part.format == model.FMT_RDB
+    return stream, ByteSource(stream, name=part.name, size=input_size(stream), crc=crc)
 
 
 def read_preamble(src: ByteSource, *, decode: bool) -> Iterator:
@@ -125,11 +131,7 @@ def read_preamble(src: ByteSource, *, decode: bool) -> Iterator:
     from persistkit.rdbtools.reader import RDBReader
 
     reader = RDBReader(src, decode=decode)
-    header = getattr(reader, "header", None)
-    if header is not None:
-        yield header
-    for item in reader:
-        yield item
+    yield from reader  # Header first, EOF last (its checksum compared by the reader)
 
 
 class _State:
