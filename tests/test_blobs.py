@@ -264,18 +264,25 @@ def walk_old_rdb(data: bytes) -> tuple[list[Blob], bool]:
     Stops quietly at anything else (streams, modules, newer types): returns the
     blobs found so far and whether the walk reached the EOF opcode.
     """
+    blobs, _, stop = walk_old_rdb_until(data)
+    return blobs, stop is None
+
+
+def walk_old_rdb_until(data: bytes) -> tuple[list[Blob], ByteSource, int | None]:
+    """Like walk_old_rdb, also giving the source positioned at the opcode the walk
+    stopped at (None when it reached EOF)."""
     src = ByteSource(data)
-    src.need(9)
-    if data[:5] != b"REDIS":
-        return [], False
-    src.pos = 9
     blobs: list[Blob] = []
+    if data[:5] != b"REDIS":
+        return blobs, src, -1
+    src.need(9)
+    src.pos = 9
     while True:
         src.need(1)
         op = src.buf[src.pos]
-        src.pos += 1
         if op == 0xFF:
-            return blobs, True
+            return blobs, src, None
+        src.pos += 1
         if op == 0xFA:
             read_string(src), read_string(src)
         elif op == 0xFE:
@@ -310,7 +317,8 @@ def walk_old_rdb(data: bytes) -> tuple[list[Blob], bool]:
                     if n < 253:
                         src.read(n)
         else:
-            return blobs, False
+            src.pos -= 1
+            return blobs, src, op
 
 
 def public_rdb_files() -> list[Path]:
