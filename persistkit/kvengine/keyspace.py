@@ -1,0 +1,332 @@
+"""The keyspace: 16 databases of typed values, and sessions that run commands on them.
+
+This module has no I/O. A ``Session`` is one client's context (selected db, MULTI
+queue, AUTH state); ``Keyspace.execute`` runs one command on a throw-away session.
+Time is a parameter: every command runs at ``now_ms`` (wall clock when None), so an
+offline replay evaluates TTLs at each command's own time.
+
+Writes that dirty the keyspace are handed to ``Keyspace.propagate_sink(db, args)``
+in the form Redis logs them to the AOF (the AOF writer and replication sit there).
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from typing import Callable, Iterable, Iterator, Optional
+
+from . import table
+from .reply import (
+    EXECABORT, NOAUTH, QUEUED, WRONGTYPE, CommandError, arity_error, unknown_command,
+)
+from .values import type_name
+
+DEFAULT_DBS = 16
+
+# Encoding limits that decide OBJECT ENCODING and the RDB type of a value (Redis 7.0 defaults).
+DEFAULT_LIMITS = {
+    "hash-max-listpack-entries": 128,
+    "hash-max-listpack-value": 64,
+    "set-max-intset-entries": 512,
+    "set-max-listpack-entries": 128,
+    "set-max-listpack-value": 64,
+    "zset-max-listpack-entries": 128,
+    "zset-max-listpack-value": 64,
+    "list-max-listpack-size": -2,
+    "list-compress-depth": 0,
+    "stream-node-max-bytes": 4096,
+    "stream-node-max-entries": 100,
+}
+
+
+def wall_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class Database:
+    __slots__ = ("id", "data", "expires")
+
+    def __init__(self, dbid: int) -> None:
+        self.id = dbid
+        self.data: dict[bytes, object] = {}
+        self.expires: dict[bytes, int] = {}
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+
+class Keyspace:
+    """Databases, function libraries, the dirty counter and the propagation hook."""
+
+    def __init__(self, ndbs: int = DEFAULT_DBS, *, limits: Optional[dict] = None,
+                 expiry: bool = True) -> None:
+        table.load_all()
+        self.dbs = [Database(i) for i in range(ndbs)]
+        self.functions: dict[bytes, bytes] = {}   # library name -> code
+        self.dirty = 0                            # writes ever (server.dirty)
+        self.limits = dict(DEFAULT_LIMITS, **(limits or {}))
+        # False = loading semantics: nothing expires (keyIsExpired returns 0 while loading)
+        self.expiry_enabled = expiry
+        self.propagate_sink: Optional[Callable[[int, list[bytes]], None]] = None
+        self.requirepass: Optional[bytes] = None
+        self.server = None   # the RESP server when running one (SAVE, BGSAVE, INFO ...)
+        self.lazyfree_expire = False
+        self.stats = {"expired_keys": 0, "keyspace_hits": 0, "keyspace_misses": 0}
+
+    # -- running commands ------------------------------------------------------
+    def session(self, db: int = 0) -> "Session":
+        return Session(self, db)
+
+    def execute(self, args: list[bytes], db: int = 0, now_ms: Optional[int] = None):
+        """Run one command on a fresh session selecting ``db``; returns the reply value."""
+        s = Session(self, db, authenticated=True)
+        return s.execute(args, now_ms=now_ms)
+
+    # -- inspection ------------------------------------------------------------
+    def dbsize(self, db: int = 0) -> int:
+        return len(self.dbs[db].data)
+
+    def keys(self, db: int = 0) -> list[bytes]:
+        return list(self.dbs[db].data)
+
+    def get(self, key: bytes, db: int = 0):
+        """The stored value (no expiry check): bytes, deque, Hash, set, ZSet or Stream."""
+        return self.dbs[db].data.get(key)
+
+    def ttl_ms(self, key: bytes, db: int = 0) -> Optional[int]:
+        """Absolute expiry time in unix ms, or None."""
+        return self.dbs[db].expires.get(key)
+
+    def type_of(self, key: bytes, db: int = 0) -> str:
+        return type_name(self.dbs[db].data.get(key))
+
+    def flushall(self) -> None:
+        for d in self.dbs:
+            d.data.clear()
+            d.expires.clear()
+        self.functions_keep = None
+
+    def total_keys(self) -> int:
+        return sum(len(d.data) for d in self.dbs)
+
+    # -- conversion to and from the shared value model ---------------------------
+    def load_records(self, records: Iterable, *, now_ms: Optional[int] = None,
+                     skip_expired: bool = False) -> int:
+        """Add model.Record / model.Function objects (RDB reader output). Returns keys loaded."""
+        from .records import load_records
+
+        return load_records(self, records, now_ms=now_ms, skip_expired=skip_expired)
+
+    def iter_records(self, now_ms: Optional[int] = None, *, dbs: Optional[Iterable[int]] = None) -> Iterator:
+        """model.Record objects db by db, keys in sorted order (stable); keys already
+        expired at ``now_ms`` are left out when it is given."""
+        from .records import iter_records
+
+        return iter_records(self, now_ms=now_ms, dbs=dbs)
+
+    def iter_functions(self):
+        from .records import iter_functions
+
+        return iter_functions(self)
+
+    # -- expiry ------------------------------------------------------------------
+    def expire_key(self, db: Database, key: bytes) -> None:
+        """Delete an expired key and log it as DEL (UNLINK with lazyfree-lazy-expire),
+        like deleteExpiredKeyAndPropagate."""
+        db.data.pop(key, None)
+        db.expires.pop(key, None)
+        self.stats["expired_keys"] += 1
+        if self.propagate_sink is not None:
+            self.propagate_sink(db.id, [b"UNLINK" if self.lazyfree_expire else b"DEL", key])
+
+    def expire_hash_fields(self, db: Database, key: bytes, h, now: int) -> None:
+        """Drop fields whose TTL passed (logged as HDEL); delete the key when it empties."""
+        gone = [f for f, t in h.fexp.items() if t <= now]
+        if not gone:
+            return
+        for f in gone:
+            del h.fexp[f]
+            h.pop(f, None)
+        if self.propagate_sink is not None:
+            self.propagate_sink(db.id, [b"HDEL", key, *gone])
+        if not h:
+            db.data.pop(key, None)
+            db.expires.pop(key, None)
+            if self.propagate_sink is not None:
+                self.propagate_sink(db.id, [b"DEL", key])
+
+    def active_expire(self, now_ms: Optional[int] = None, *, sample: int = 20,
+                      max_rounds: int = 16) -> int:
+        """One cycle of active expiry (activeExpireCycle): sample keys with a TTL in each
+        db, delete the expired ones, repeat while more than a quarter of a sample was
+        expired. Returns the number of keys removed."""
+        if not self.expiry_enabled:
+            return 0
+        now = wall_ms() if now_ms is None else now_ms
+        removed = 0
+        for db in self.dbs:
+            for _ in range(max_rounds):
+                exp = db.expires
+                if not exp:
+                    break
+                if len(exp) <= sample:
+                    keys = list(exp)
+                else:
+                    keys = random.sample(list(exp), sample)
+                n = 0
+                for k in keys:
+                    t = exp.get(k)
+                    if t is not None and t <= now:
+                        self.expire_key(db, k)
+                        n += 1
+                removed += n
+                if n * 4 <= len(keys):
+                    break
+        return removed
+
+
+class Session:
+    """One client's context: the selected db, MULTI state, AUTH, and the running command's time."""
+
+    __slots__ = ("ks", "db", "dbid", "now", "in_multi", "queue", "multi_error", "authenticated",
+                 "prop", "_exec_buffer", "name", "resp", "client_id", "closing")
+
+    def __init__(self, ks: Keyspace, db: int = 0, *, authenticated: Optional[bool] = None) -> None:
+        self.ks = ks
+        self.dbid = db
+        self.db = ks.dbs[db]
+        self.now = 0
+        self.in_multi = False
+        self.queue: list = []
+        self.multi_error = False
+        self.authenticated = (ks.requirepass is None) if authenticated is None else authenticated
+        self.prop = None
+        self._exec_buffer = None
+        self.name = None
+        self.resp = 2
+        self.client_id = 0
+        self.closing = False
+
+    def select(self, db: int) -> None:
+        self.dbid = db
+        self.db = self.ks.dbs[db]
+
+    # -- command dispatch --------------------------------------------------------
+    def execute(self, args: list[bytes], now_ms: Optional[int] = None):
+        spec = table.lookup(args[0]) if args else None
+        if not self.authenticated and (spec is None or "noauth" not in spec.flags):
+            return CommandError(NOAUTH)
+        if spec is None:
+            if self.in_multi:
+                self.multi_error = True
+            return unknown_command(args) if args else CommandError("ERR empty command")
+        n = len(args)
+        if (spec.arity > 0 and n != spec.arity) or n < -spec.arity:
+            if self.in_multi:
+                self.multi_error = True
+            return arity_error(spec.name)
+        if self.in_multi and "nomulti" not in spec.flags:
+            self.queue.append((spec, args))
+            return QUEUED
+        return self.call(spec, args, now_ms)
+
+    def call(self, spec, args: list[bytes], now_ms: Optional[int] = None):
+        self.now = wall_ms() if now_ms is None else now_ms
+        ks = self.ks
+        before = ks.dirty
+        self.prop = None
+        try:
+            reply = spec.handler(self, args)
+        except CommandError as exc:
+            reply = exc
+        if ks.dirty != before and "write" in spec.flags and ks.propagate_sink is not None:
+            ops = self.prop if self.prop is not None else ((self.dbid, args),)
+            for dbid, op in ops:
+                self.emit(dbid, op)
+        return reply
+
+    def propagate(self, *ops: list[bytes], db: Optional[int] = None) -> None:
+        """Replace what the running command logs (alsoPropagate + preventCommandPropagation)."""
+        if self.prop is None:
+            self.prop = []
+        dbid = self.dbid if db is None else db
+        for op in ops:
+            self.prop.append((dbid, op))
+
+    def emit(self, dbid: int, op: list[bytes]) -> None:
+        if self._exec_buffer is not None:
+            self._exec_buffer.append((dbid, op))
+        elif self.ks.propagate_sink is not None:
+            self.ks.propagate_sink(dbid, op)
+
+    def run_exec(self, now_ms: Optional[int]):
+        """EXEC: run the queue; log the writes wrapped in MULTI/EXEC when there are several
+        (propagatePendingCommands: one command alone is atomic already)."""
+        queue, self.queue, self.in_multi = self.queue, [], False
+        if self.multi_error:
+            self.multi_error = False
+            return CommandError(EXECABORT)
+        self._exec_buffer = buffer = []
+        sink = self.ks.propagate_sink
+        if sink is not None:
+            # expiry DELs during the transaction go into the same buffer
+            self.ks.propagate_sink = lambda dbid, op: buffer.append((dbid, op))
+        try:
+            replies = [self.call(spec, args, now_ms) for spec, args in queue]
+        finally:
+            self._exec_buffer = None
+            if sink is not None:
+                self.ks.propagate_sink = sink
+        if sink is not None and buffer:
+            if len(buffer) > 1:
+                sink(buffer[0][0], [b"MULTI"])
+                for dbid, op in buffer:
+                    sink(dbid, op)
+                sink(buffer[-1][0], [b"EXEC"])
+            else:
+                sink(*buffer[0])
+        return replies
+
+    # -- key access (used by the command handlers) -------------------------------
+    def lookup(self, key: bytes):
+        """The live value of ``key`` in the selected db, expiring it lazily; None if absent."""
+        db = self.db
+        v = db.data.get(key)
+        if v is None:
+            return None
+        if db.expires:
+            t = db.expires.get(key)
+            if t is not None and t <= self.now and self.ks.expiry_enabled:
+                self.ks.expire_key(db, key)
+                return None
+        return v
+
+    def lookup_as(self, key: bytes, cls):
+        v = self.lookup(key)
+        if v is not None and type(v) is not cls:
+            raise CommandError(WRONGTYPE)
+        return v
+
+    def exists(self, key: bytes) -> bool:
+        return self.lookup(key) is not None
+
+    def set_key(self, key: bytes, value, keepttl: bool = False) -> None:
+        db = self.db
+        db.data[key] = value
+        if not keepttl and db.expires:
+            db.expires.pop(key, None)
+
+    def delete(self, key: bytes) -> bool:
+        db = self.db
+        if self.lookup(key) is None:
+            return False
+        del db.data[key]
+        db.expires.pop(key, None)
+        return True
+
+    def already_expired(self, when_ms: int) -> bool:
+        # checkAlreadyExpired: never while loading (our expiry switch)
+        return when_ms <= self.now and self.ks.expiry_enabled
+
+    def touch(self, n: int = 1) -> None:
+        self.ks.dirty += n

@@ -1,0 +1,183 @@
+"""Conversion between keyspace values and the shared value model (rdbtools.model).
+
+``load_records`` takes what RDBReader yields; ``iter_records`` gives model.Record objects
+that RDBWriter accepts (SAVE, BGSAVE and the AOF rewrite preamble go through it).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Iterable, Iterator, Optional
+
+from ..rdbtools import model
+from .encodings import encoding_of
+from .reply import CommandError
+from .values import Consumer, Group, Hash, PendingEntry, Stream, ZSet
+
+STREAM_NODE_MAX_ENTRIES = 100
+
+
+def value_from_model(rtype: str, value, field_expires=None):
+    """A model value (Record.value) as a keyspace value."""
+    if rtype == model.STRING:
+        return bytes(value)
+    if rtype == model.LIST:
+        return deque(bytes(x) for x in value)
+    if rtype == model.SET:
+        return set(bytes(x) for x in value)
+    if rtype == model.ZSET:
+        z = ZSet()
+        for m, sc in value:
+            z.add(bytes(m), float(sc))
+        return z
+    if rtype == model.HASH:
+        h = Hash((bytes(f), bytes(v)) for f, v in value)
+        if field_expires:
+            h.fexp = {bytes(f): int(t) for f, t in field_expires.items()}
+        return h
+    if rtype == model.STREAM:
+        return stream_from_model(value)
+    raise CommandError(f"ERR unsupported value type {rtype}")
+
+
+def stream_from_model(sv: model.StreamValue) -> Stream:
+    st = Stream()
+    for e in sv.entries():
+        st.ids.append(tuple(e.id))
+        st.entries[tuple(e.id)] = [(bytes(f), bytes(v)) for f, v in e.fields]
+    st.last_id = tuple(sv.last_id)
+    st.first_id = tuple(sv.first_id) if sv.first_id is not None else (st.ids[0] if st.ids else (0, 0))
+    st.max_deleted_id = tuple(sv.max_deleted_id) if sv.max_deleted_id is not None else (0, 0)
+    st.entries_added = sv.entries_added if sv.entries_added is not None else len(st.ids)
+    for g in sv.groups:
+        grp = Group(bytes(g.name), tuple(g.last_id), -1 if g.entries_read is None else g.entries_read)
+        for p in g.pel:
+            grp.pel[tuple(p.id)] = PendingEntry(p.consumer or b"", p.delivery_time_ms, p.delivery_count)
+        for c in g.consumers:
+            cons = Consumer(bytes(c.name), c.seen_time_ms,
+                            -1 if c.active_time_ms is None else c.active_time_ms)
+            for pid in c.pel:
+                nack = grp.pel.get(tuple(pid))
+                if nack is None:
+                    nack = PendingEntry(cons.name, 0, 1)
+                    grp.pel[tuple(pid)] = nack
+                nack.consumer = cons.name
+                cons.pel[tuple(pid)] = nack
+            grp.consumers[cons.name] = cons
+        st.groups[grp.name] = grp
+    return st
+
+
+def stream_to_model(st: Stream) -> model.StreamValue:
+    nodes = []
+    ids = st.ids
+    for i in range(0, len(ids), STREAM_NODE_MAX_ENTRIES):
+        chunk = ids[i:i + STREAM_NODE_MAX_ENTRIES]
+        entries = [model.StreamEntry(sid, list(st.entries[sid])) for sid in chunk]
+        nodes.append(model.StreamNode(chunk[0], [f for f, _ in entries[0].fields], entries))
+    groups = []
+    for g in st.groups.values():
+        pel = [model.StreamPendingEntry(sid, n.delivery_time, n.delivery_count, n.consumer)
+               for sid, n in sorted(g.pel.items())]
+        consumers = [model.StreamConsumer(c.name, c.seen_time,
+                                          None if c.active_time == -1 else c.active_time,
+                                          sorted(c.pel)) for c in g.consumers.values()]
+        groups.append(model.StreamGroup(g.name, g.last_id,
+                                        None if g.entries_read == -1 else g.entries_read, pel, consumers))
+    return model.StreamValue(nodes=nodes, length=len(ids), last_id=st.last_id, first_id=st.first_id,
+                             max_deleted_id=st.max_deleted_id, entries_added=st.entries_added,
+                             groups=groups)
+
+
+def value_to_model(v):
+    """(type, model value, field_expires) of a keyspace value."""
+    t = type(v)
+    if t is bytes:
+        return model.STRING, v, None
+    if t is deque:
+        return model.LIST, list(v), None
+    if t is set:
+        return model.SET, sorted(v), None
+    if t is ZSet:
+        return model.ZSET, [(m, sc) for sc, m in v.index], None
+    if t is Hash:
+        return model.HASH, list(v.items()), (dict(v.fexp) if v.fexp else None)
+    if t is Stream:
+        return model.STREAM, stream_to_model(v), None
+    raise TypeError(t.__name__)
+
+
+def make_record(dbid: int, key: bytes, v, expire_ms, limits, rdb_version: int = 10) -> model.Record:
+    rtype, mv, fexp = value_to_model(v)
+    enc, rdb_type = encoding_of(v, limits, rdb_version)
+    return model.Record(db=dbid, key=key, type=rtype, rdb_type=rdb_type, encoding=enc, offset=0,
+                        expire_ms=expire_ms, value=mv, field_expires=fexp)
+
+
+def load_records(ks, records: Iterable, *, now_ms: Optional[int] = None, skip_expired: bool = False) -> int:
+    n = 0
+    for rec in records:
+        if isinstance(rec, model.Record):
+            if skip_expired and rec.expire_ms is not None and now_ms is not None and rec.expire_ms <= now_ms:
+                continue
+            if rec.value is None:
+                raise ValueError("load_records needs decoded values (RDBReader(decode=True))")
+            if rec.type == model.MODULE:
+                continue  # module values cannot live in this engine
+            db = ks.dbs[rec.db]
+            db.data[bytes(rec.key)] = value_from_model(rec.type, rec.value, rec.field_expires)
+            if rec.expire_ms is not None:
+                db.expires[bytes(rec.key)] = rec.expire_ms
+            else:
+                db.expires.pop(bytes(rec.key), None)
+            n += 1
+        elif isinstance(rec, model.Function):
+            code = bytes(rec.code)
+            from .commands.server import _library_name
+
+            try:
+                name = _library_name(code)
+            except CommandError:
+                name = rec.name or code[:32]
+            ks.functions[name] = code
+    return n
+
+
+def iter_records(ks, now_ms: Optional[int] = None, dbs=None, rdb_version: int = 10) -> Iterator[model.Record]:
+    for db in ks.dbs if dbs is None else (ks.dbs[i] for i in dbs):
+        exp = db.expires
+        for key in sorted(db.data):
+            t = exp.get(key)
+            if t is not None and now_ms is not None and t <= now_ms:
+                continue
+            yield make_record(db.id, key, db.data[key], t, ks.limits, rdb_version)
+
+
+def iter_functions(ks) -> Iterator[model.Function]:
+    for name in sorted(ks.functions):
+        yield model.Function(code=ks.functions[name])
+
+
+# -- DUMP / RESTORE payloads (need rdbtools.dump) -------------------------------------
+
+def dump_payload(ks, key: bytes, v) -> bytes:
+    try:
+        from ..rdbtools import dump as dumpmod
+    except ImportError:
+        raise CommandError("ERR DUMP needs persistkit.rdbtools.dump, which is not available") from None
+    rec = make_record(0, key, v, None, ks.limits)
+    return dumpmod.encode_payload(rec)
+
+
+def value_from_payload(payload: bytes):
+    try:
+        from ..rdbtools import dump as dumpmod
+    except ImportError:
+        raise CommandError("ERR RESTORE needs persistkit.rdbtools.dump, which is not available") from None
+    from ..kvencoding.errors import FormatError
+
+    try:
+        rec = dumpmod.decode_payload(payload)
+    except FormatError:
+        raise CommandError("ERR DUMP payload version or checksum are wrong") from None
+    return value_from_model(rec.type, rec.value, rec.field_expires)
