@@ -214,8 +214,12 @@ def test_node_errors_are_format_errors():
         decode_stream_node(key, listpack_encode(bad_count))
     bad_lp_count = list(items)
     bad_lp_count[11] = 9
-    with pytest.raises(FormatError, match="lp-count"):
-        decode_stream_node(key, listpack_encode(bad_lp_count))
+    bad_lp = listpack_encode(bad_lp_count)
+    with pytest.raises(FormatError, match="lp-count") as exc:
+        decode_stream_node(key, bad_lp, base=500)
+    # The offset is the file offset of the entry's first element (its flags, element
+    # 6): right after the six master-entry elements (a listpack of those, minus 0xFF).
+    assert exc.value.offset == 500 + len(listpack_encode(items[:6])) - 1
     bad_master = list(items)
     bad_master[5] = 1
     with pytest.raises(FormatError, match="master entry"):

@@ -23,8 +23,9 @@ from __future__ import annotations
 from persistkit.rdbtools.model import StreamEntry, StreamNode
 
 from .errors import FormatError
-from .listpack import (_as_bytes, blob_error, canonical_int, encode_entry, encode_int_entry,
-                       encode_backlen, listpack_decode, listpack_from_entries)
+from .listpack import (HEADER_SIZE, _as_bytes, _backlen_size, _entry_end, blob_error,
+                       canonical_int, encode_backlen, encode_entry, encode_int_entry,
+                       listpack_decode, listpack_from_entries)
 
 FLAG_DELETED = 1     # STREAM_ITEM_FLAG_DELETED
 FLAG_SAMEFIELDS = 2  # STREAM_ITEM_FLAG_SAMEFIELDS
@@ -52,14 +53,14 @@ def decode_stream_node(master_key, listpack, base: int = 0, *, deep: bool = True
                           expected="16 bytes", found=f"{len(key)} bytes")
     master_ms = int.from_bytes(key[0:8], "big")
     master_seq = int.from_bytes(key[8:16], "big")
-    items = listpack_decode(listpack, base, deep=deep, lzf=lzf)
+    data = _as_bytes(listpack)
+    items = listpack_decode(data, base, deep=deep, lzf=lzf)
     n = len(items)
-    # Errors name the element index: listpack elements have no fixed byte offsets.
-    pos = 0
+    pos = 0  # index of the next listpack element
 
     def fail(message, expected=None, found=None):
-        return blob_error(_KIND, f"{message} (listpack element {pos})", base, 0, lzf,
-                          expected=expected, found=found)
+        return blob_error(_KIND, f"{message} (listpack element {pos})", base,
+                          _element_offset(data, pos), lzf, expected=expected, found=found)
 
     def integer(what):
         nonlocal pos
@@ -174,6 +175,18 @@ def encode_stream_node(node: StreamNode) -> tuple[bytes, bytes]:
         parts.append(_int_entry(lp_count))
     key = (master_ms & _MASK64).to_bytes(8, "big") + (master_seq & _MASK64).to_bytes(8, "big")
     return key, listpack_from_entries(parts, len(parts))
+
+
+def _element_offset(data: bytes, index: int) -> int:
+    """Byte position of element ``index`` (the terminator's when past the end).
+
+    Only called on the error path, after listpack_decode has checked every bound.
+    """
+    p = HEADER_SIZE
+    for _ in range(index):
+        end = _entry_end(data, p)
+        p = end + _backlen_size(end - p)
+    return p
 
 
 def _int_entry(v: int) -> bytes:
