@@ -1,5 +1,80 @@
-"""(placeholder: no commands registered yet)"""
+"""AOF command family: ``repair`` (AOF inputs, and RDB salvage for RDB inputs).
+
+``verify``, ``inspect`` and ``export`` are registered by the RDB family; for AOF inputs
+they call ``aoftools.verify.verify_aof``, ``aoftools.inspect.inspect_aof`` and
+``aoftools.export.export_aof``.
+"""
+
+from __future__ import annotations
+
+import os
+
+import click
+
+from persistkit.cli import EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, UsageProblem, emit_json, guarded, json_option
+
+
+def _is_hybrid_aof(path: str) -> bool:
+    """An RDB followed by more bytes (a single-file hybrid AOF); False for a plain or damaged RDB."""
+    from persistkit.aoftools.reader import resolve_aof
+    from persistkit.aoftools.verify import check_part
+
+    part = resolve_aof(path).parts[0]
+    res = check_part(part, quick=True)
+    return res.preamble_end is not None and (part.size or 0) > res.preamble_end
 
 
 def register(main) -> None:
-    return None
+    @main.command("repair")
+    @click.argument("path")
+    @click.option("-o", "--output", "out", metavar="OUT",
+                  help="Where to write the repaired file or directory (never the input).")
+    @click.option("--dry-run", is_flag=True, help="Only report what would be kept and dropped.")
+    @json_option
+    @guarded
+    def repair(path, out, dry_run, as_json):
+        """Save what can be saved from a damaged AOF (or RDB) into a new file.
+
+        AOF (single file, hybrid, or multi-part directory / manifest): keep every complete
+        command before the first damage, drop the damaged tail and every later file, and
+        write a complete new file or directory. Exit 0 when the input was intact, 1 when
+        damage was found (and repaired), 2 for usage errors. The input is never modified."""
+        from persistkit.detect import detect
+
+        if not dry_run and not out:
+            raise UsageProblem("repair needs -o OUT (or --dry-run)")
+        if out and os.path.exists(path) and os.path.exists(out):
+            from persistkit.kvencoding.fileio import same_file
+
+            if same_file(path, out):
+                raise UsageProblem("the output must not be the input")
+        kind = detect(path)
+        if kind == "rdb" and not _is_hybrid_aof(path):
+            return _salvage(path, out, dry_run, as_json)
+        if kind not in ("aof", "aof-dir", "aof-manifest", "rdb"):
+            raise UsageProblem(f"{path}: not an AOF or RDB input (detected: {kind})")
+        from persistkit.aoftools.repair import repair_aof
+        from persistkit.render.aof import render_repair
+
+        report = repair_aof(path, out, dry_run=dry_run)
+        if as_json:
+            emit_json(report)
+        else:
+            render_repair(report)
+        return EXIT_PROBLEM if report["damage"] else EXIT_OK
+
+
+def _salvage(path, out, dry_run, as_json):
+    try:
+        from persistkit.rdbtools.salvage import salvage_rdb
+    except ImportError:
+        click.echo("persistkit: RDB salvage not available", err=True)
+        return EXIT_USAGE
+    from persistkit.render.aof import render_salvage
+
+    report = salvage_rdb(path, None if dry_run else out)
+    if as_json:
+        emit_json(report)
+    else:
+        render_salvage(report)
+    return EXIT_PROBLEM if report.get("lost") else EXIT_OK
