@@ -22,7 +22,8 @@ from persistkit.kvencoding.lengths import encode_string, read_length, read_strin
 from persistkit.kvencoding.listpack import (canonical_int, encode_backlen, listpack_count,
                                             listpack_decode, listpack_encode)
 from persistkit.kvencoding.source import ByteSource
-from persistkit.kvencoding.ziplist import ziplist_count, ziplist_decode, ziplist_encode
+from persistkit.kvencoding.ziplist import (ziplist_count, ziplist_decode, ziplist_encode,
+                                           ziplist_wide_prevlens)
 from persistkit.kvencoding.zipmap import zipmap_count, zipmap_decode, zipmap_encode
 
 ZIPLIST_TYPES = (10, 12, 13)
@@ -442,6 +443,9 @@ def test_ziplist_wide_prevlen_is_valid_but_not_canonical():
             + (2).to_bytes(2, "little") + body + b"\xff")
     assert ziplist_decode(wide) == [b"a", b"b"]
     assert ziplist_encode(ziplist_decode(wide)) == canonical != wide
+    # The layout hint gives the exact bytes back.
+    assert ziplist_wide_prevlens(wide) == {1} and ziplist_wide_prevlens(canonical) == set()
+    assert ziplist_encode([b"a", b"b"], wide_prevlen={1}) == wide
 
 
 def test_ziplist_integer_encodings():
@@ -638,12 +642,17 @@ def test_listpack_round_trip(values):
 
 
 @settings(max_examples=200, deadline=None)
-@given(items)
-def test_ziplist_round_trip(values):
+@given(items, st.sets(st.integers(0, 29)))
+def test_ziplist_round_trip(values, wide):
     blob = ziplist_encode(values)
     assert ziplist_decode(blob) == _expected_items(values)
     assert ziplist_count(blob) == len(values)
     assert ziplist_encode(ziplist_decode(blob)) == blob
+    # Wide prevlens (as left by cascade updates) decode the same and are recovered.
+    widened = ziplist_encode(values, wide_prevlen=wide)
+    assert ziplist_decode(widened) == _expected_items(values)
+    hint = ziplist_wide_prevlens(widened)
+    assert hint <= wide and ziplist_encode(values, wide_prevlen=hint) == widened
 
 
 @settings(max_examples=200, deadline=None)

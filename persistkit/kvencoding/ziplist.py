@@ -23,7 +23,7 @@ prevlen value, not its width, like ziplistValidateIntegrity.
 
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Collection, Iterable, Optional
 
 from .listpack import Item, blob_error, item_as_int, _as_bytes
 
@@ -144,6 +144,40 @@ def ziplist_count(blob, base: int = 0, *, lzf: bool = False) -> int:
     return len(ziplist_decode(data, base, deep=False, lzf=lzf))
 
 
+def ziplist_wide_prevlens(blob, base: int = 0, *, lzf: bool = False) -> set[int]:
+    """Indexes of the entries whose prevlen takes 5 bytes though 1 would hold it.
+
+    Together with the decoded items this is all ``ziplist_encode`` needs to give
+    back the exact bytes of any valid ziplist written by Redis 2.6 or later.
+    """
+    data = _as_bytes(blob)
+    ziplist_decode(data, base, deep=True, lzf=lzf)  # every bound below is checked
+    last = len(data) - 1
+    wide = set()
+    p = HEADER_SIZE
+    index = 0
+    while p < last:
+        if data[p] == BIG_PREVLEN:
+            if int.from_bytes(data[p + 1:p + 5], "little") < BIG_PREVLEN:
+                wide.add(index)
+            h = p + 5
+        else:
+            h = p + 1
+        e = data[h]
+        if e < 0x40:
+            p = h + 1 + e
+        elif e < 0x80:
+            p = h + 2 + (((e & 0x3F) << 8) | data[h + 1])
+        elif e < 0xC0:
+            p = h + 5 + int.from_bytes(data[h + 1:h + 5], "big")
+        elif 0xF1 <= e <= 0xFD:
+            p = h + 1
+        else:
+            p = h + 1 + _INT_SIZES[e]
+        index += 1
+    return wide
+
+
 def ziplist_validate(blob, base: int = 0, *, lzf: bool = False) -> None:
     """Deep integrity check only (ziplistValidateIntegrity with deep=1)."""
     ziplist_decode(blob, base, deep=True, lzf=lzf)
@@ -187,17 +221,22 @@ def _legacy_int_payload(v: int) -> bytes:
     return b"\xe0" + v.to_bytes(8, "little", signed=True)
 
 
-def ziplist_encode(items: Iterable[Item], *, legacy_ints: bool = False) -> bytes:
+def ziplist_encode(items: Iterable[Item], *, legacy_ints: bool = False,
+                   wide_prevlen: Optional[Collection[int]] = None) -> bytes:
     """The ziplist Redis builds by pushing ``items`` one by one at the tail.
 
     Integer-looking strings become integers (zipTryEncoding); every prevlen takes
     its minimal width, which is what tail pushes produce. A ziplist that lived
-    through deletions or head inserts may hold wider prevlens than this.
+    through deletions or inserts may hold wider prevlens (__ziplistCascadeUpdate
+    and the "forcelarge" insert never shrink one): ``wide_prevlen`` names the
+    entry indexes whose prevlen is stored in 5 bytes anyway, as
+    ``ziplist_wide_prevlens`` reads them from a blob.
 
     ``legacy_ints`` reproduces ziplists written by Redis 2.4 and older, whose
     zipTryEncoding had no 4-bit immediate, int8 or int24 encodings.
     """
     int_payload = _legacy_int_payload if legacy_ints else _int_payload
+    wide = wide_prevlen or ()
     parts = []
     pos = HEADER_SIZE
     tail = HEADER_SIZE
@@ -206,7 +245,7 @@ def ziplist_encode(items: Iterable[Item], *, legacy_ints: bool = False) -> bytes
     for item in items:
         v, s = item_as_int(item)
         payload = int_payload(v) if v is not None else _str_payload(s)
-        if prevlen < BIG_PREVLEN:
+        if prevlen < BIG_PREVLEN and count not in wide:
             prefix = bytes((prevlen,))
         else:
             prefix = b"\xfe" + prevlen.to_bytes(4, "little")
