@@ -1,0 +1,210 @@
+"""Re-encode an RDB for another server version, with an honest report of what cannot go.
+
+``convert_rdb`` streams the source through the reader (values decoded, one key at a
+time) into an RDBWriter for the target. Whatever the target cannot express is listed
+in a loss report, one entry per key and what it would lose:
+
+* hash field TTLs before RDB 12 / VALKEY080 (the hash is written without them);
+* function libraries before RDB 10; module aux data before RDB 9;
+* module values before RDB 8, streams before RDB 9 (the key itself is lost);
+* stream metadata of newer stream types: v2 (RDB 10) adds entries-added,
+  max-deleted-entry-id, recorded-first-entry-id and each group's entries-read;
+  v3 (RDB 11) adds each consumer's active time;
+* opcodes of the other dialect (Valkey slot-import state written for Redis).
+
+With losses and ``allow_loss=False`` the whole input is still scanned (so the report
+is complete) and ``LossRefused`` is raised at the end: the caller's atomic output
+then discards the partial file. Key filters (db, glob, type) make the same pass carve
+a smaller snapshot; RESIZEDB hints are then left out (the counts would be wrong).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import BinaryIO, Callable, Optional
+
+from persistkit.rdbtools import encoding_policy as policy
+from persistkit.rdbtools import model
+from persistkit.rdbtools import opcodes as op
+from persistkit.rdbtools.writer import RDBWriter, WriterError
+
+
+@dataclass
+class Loss:
+    kind: str                  # field-ttl | function | module-aux | key | stream-metadata | stream-active-time | opcode
+    detail: str
+    db: Optional[int] = None
+    key: Optional[bytes] = None
+
+    def as_dict(self) -> dict:
+        from persistkit.render.common import bstr_json
+
+        return {"kind": self.kind, "db": self.db,
+                "key": bstr_json(self.key) if self.key is not None else None, "detail": self.detail}
+
+
+@dataclass
+class ConvertResult:
+    source_version: int
+    source_dialect: str
+    target_version: int
+    target_dialect: str
+    encodings: str
+    keys_read: int = 0
+    keys_written: int = 0
+    keys_filtered: int = 0
+    keys_lost: int = 0
+    functions_written: int = 0
+    losses: list[Loss] = field(default_factory=list)
+    trailing_bytes: Optional[int] = None   # bytes after the RDB's end (a hybrid AOF's command tail)
+    written: bool = False
+
+    @property
+    def lossy(self) -> bool:
+        return bool(self.losses)
+
+    def as_dict(self) -> dict:
+        return {
+            "source": {"rdb_version": self.source_version, "dialect": self.source_dialect},
+            "target": {"rdb_version": self.target_version, "dialect": self.target_dialect},
+            "encodings": self.encodings, "written": self.written,
+            "keys_read": self.keys_read, "keys_written": self.keys_written,
+            "keys_filtered_out": self.keys_filtered, "keys_lost": self.keys_lost,
+            "functions_written": self.functions_written,
+            "trailing_bytes": self.trailing_bytes,
+            "lossy": self.lossy, "losses": [x.as_dict() for x in self.losses],
+        }
+
+
+class LossRefused(Exception):
+    """The target cannot hold everything and loss was not allowed; ``result`` says what."""
+
+    def __init__(self, result: ConvertResult) -> None:
+        super().__init__(f"converting would lose data in {len(result.losses)} place(s)")
+        self.result = result
+
+
+def _library_name(code: bytes) -> str:
+    m = re.match(rb"#!\w+[^\n]*?name=([^\s]+)", code)
+    return m.group(1).decode("utf-8", "replace") if m else "?"
+
+
+def _stream_kind(rdb_type: int) -> int:
+    return {op.T_STREAM_LISTPACKS: 1, op.T_STREAM_LISTPACKS_2: 2, op.T_STREAM_LISTPACKS_3: 3}.get(rdb_type, 0)
+
+
+def record_losses(rec: model.Record, target_type: int, version: int, dialect: str) -> list[Loss]:
+    """What writing ``rec`` as ``target_type`` for the target leaves out."""
+    out = []
+    if rec.type == model.HASH and rec.field_expires and not policy.has_field_ttls(version, dialect):
+        out.append(Loss("field-ttl", f"TTLs of {len(rec.field_expires)} field(s) "
+                        f"(field TTLs need RDB 12 or VALKEY080)", rec.db, rec.key))
+    if rec.type == model.STREAM:
+        src, dst = _stream_kind(rec.rdb_type), _stream_kind(target_type)
+        sv: model.StreamValue = rec.value
+        if dst < 2 <= src or (dst < 2 and src == 0 and sv.entries_added is not None):
+            out.append(Loss("stream-metadata", "entries-added, max-deleted-entry-id, recorded-first-entry-id"
+                            + (" and consumer groups' entries-read" if sv.groups else "")
+                            + " (stream v2 needs RDB 10)", rec.db, rec.key))
+        if dst < 3 and any(c.active_time_ms is not None for g in sv.groups for c in g.consumers):
+            out.append(Loss("stream-active-time", "consumers' active time (stream v3 needs RDB 11)",
+                            rec.db, rec.key))
+    return out
+
+
+def _key_lost(rec: model.Record, version: int) -> Optional[str]:
+    if rec.type == model.STREAM and version < 9:
+        return "the whole key: streams need RDB 9 (Redis 5.0)"
+    if rec.type == model.MODULE and version < 8:
+        return "the whole key: module values need RDB 8 (Redis 4.0)"
+    return None
+
+
+def convert_rdb(source, out: BinaryIO, *, version: Optional[int] = None, dialect: Optional[str] = None,
+                encodings: str = "keep", thresholds: Optional[dict] = None,
+                key_filter: Optional[Callable[[model.Record], bool]] = None,
+                allow_loss: bool = False, compress: bool = True, checksum: bool = True,
+                name: Optional[str] = None) -> ConvertResult:
+    """Stream ``source`` (bytes, ByteSource or binary stream of an RDB) into ``out``."""
+    from persistkit.rdbtools.reader import RDBReader
+
+    reader = RDBReader(source, decode=True, name=name)
+    src_version, src_dialect = reader.header.version, reader.dialect
+    if version is None:
+        version = src_version
+    if dialect is None:
+        # Below 80 both servers write the REDIS magic and the same types.
+        dialect = "valkey" if version >= 80 else "redis"
+    policy.check_target(version, dialect)
+    res = ConvertResult(src_version, src_dialect, version, dialect, encodings)
+    w = RDBWriter(out, version=version, dialect=dialect, checksum=checksum, compress=compress,
+                  encodings=encodings, thresholds=thresholds, source_dialect=src_dialect)
+    filtering = key_filter is not None
+    current_db: Optional[int] = None      # db the output has selected
+
+    for item in reader:
+        if isinstance(item, model.Record):
+            res.keys_read += 1
+            if filtering and not key_filter(item):
+                res.keys_filtered += 1
+                continue
+            lost = _key_lost(item, version)
+            if lost:
+                res.losses.append(Loss("key", lost, item.db, item.key))
+                res.keys_lost += 1
+                continue
+            try:
+                target_type = w.values.choose_type(item)
+            except WriterError as exc:
+                res.losses.append(Loss("key", f"the whole key: {exc}", item.db, item.key))
+                res.keys_lost += 1
+                continue
+            res.losses.extend(record_losses(item, target_type, version, dialect))
+            if filtering and current_db != item.db:
+                w.select_db(item.db)
+                current_db = item.db
+            w.record(item)
+            res.keys_written += 1
+        elif isinstance(item, model.SelectDB):
+            if not filtering:  # filtered output selects a db only when a key of it is written
+                w.select_db(item.db)
+                current_db = item.db
+        elif isinstance(item, model.ResizeDB):
+            if not filtering:
+                w.resize_db(item.db_size, item.expires_size)
+        elif isinstance(item, model.SlotInfo):
+            if not filtering:
+                w.slot_info(item.slot_id, item.slot_size, item.expires_slot_size)
+        elif isinstance(item, model.Function):
+            if version < 10:
+                res.losses.append(Loss("function", f"function library {_library_name(item.code)!r} "
+                                       "(functions need RDB 10, Redis 7.0)"))
+            else:
+                w.function(item)
+                res.functions_written += 1
+        elif isinstance(item, model.ModuleAux):
+            if version < 9:
+                res.losses.append(Loss("module-aux", f"aux data of module {item.value.name!r} "
+                                       "(module aux data needs RDB 9)"))
+            else:
+                w.module_aux(item)
+        elif isinstance(item, model.Opaque):
+            if dialect == src_dialect and version == src_version:
+                w.opaque(item)
+            else:
+                res.losses.append(Loss("opcode", f"{item.name} data ({len(item.raw)} bytes): "
+                                       f"a {src_dialect} {src_version} opcode the target does not have"))
+        elif isinstance(item, model.Aux):
+            w.aux(item.key, item.value)
+        elif isinstance(item, model.Header):
+            w.header()
+        elif isinstance(item, model.EOF):
+            w.eof()
+    if not reader.src.at_eof():
+        left = None if reader.src.size is None else reader.src.size - reader.src.tell()
+        res.trailing_bytes = left if left is not None else -1
+    if res.losses and not allow_loss:
+        raise LossRefused(res)
+    res.written = True
+    return res
