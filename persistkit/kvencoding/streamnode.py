@@ -105,22 +105,15 @@ def decode_stream_node(master_key, listpack, base: int = 0, *, deep: bool = True
         ms = (master_ms + integer("entry ms delta")) & _MASK64
         seq = (master_seq + integer("entry seq delta")) & _MASK64
         if flags & FLAG_SAMEFIELDS:
-            names = master_fields
             count = nfields
-            extra = 3
+            extra = 3  # flags, ms delta, seq delta
+            fields = [(f, element("entry value")) for f in master_fields]
         else:
             count = integer("entry number of fields")
             if count < 0 or count > n:
                 raise fail("impossible number of fields", expected=f"0..{n}", found=str(count))
-            names = None
-            extra = 3 + count + 1
-        if names is None:
-            fields = []
-            for _ in range(count):
-                f = element("entry field")
-                fields.append((f, element("entry value")))
-        else:
-            fields = [(f, element("entry value")) for f in names]
+            extra = 3 + 1 + count  # ... plus the field count and the field names
+            fields = [(element("entry field"), element("entry value")) for _ in range(count)]
         lp_count = integer("entry lp-count")
         if lp_count != count + extra:
             pos = first
@@ -131,10 +124,12 @@ def decode_stream_node(master_key, listpack, base: int = 0, *, deep: bool = True
         entries.append(StreamEntry((ms, seq), fields, deleted))
 
     if len(entries) != valid_count + deleted_count:
+        pos = 0
         raise fail("master entry counts do not match the entries found",
                    expected=f"{valid_count} + {deleted_count} entries",
                    found=f"{len(entries)} entries")
     if deep and deleted_seen != deleted_count:
+        pos = 1
         raise fail("deleted flags do not match the master entry's deleted count",
                    expected=str(deleted_count), found=str(deleted_seen))
     return StreamNode((master_ms, master_seq), master_fields, entries)
