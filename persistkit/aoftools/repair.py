@@ -17,8 +17,9 @@ or at the MULTI of a transaction that is cut or never closed). Unlike ``redis-ch
   (same names and seqs, no history entries), written atomically.
 
 The report says exactly what was dropped: files, bytes, complete commands, and the time
-range (from ``#TS:`` annotations) of the dropped commands; ``kept`` says the same of what
-stays. ``damage`` is None for an intact input (the output is then a clean copy).
+range (from ``#TS:`` annotations) of the dropped commands; ``unreadable_bytes`` are the bytes
+of the damaged file from the damage on that no command could be read from (a partial
+command, or everything after a framing error); ``kept`` says the same of what stays. ``damage`` is None for an intact input (the output is then a clean copy).
 """
 
 from __future__ import annotations
@@ -164,6 +165,7 @@ def repair_aof(path, out, *, dry_run: bool = False) -> dict:
     kept_cmds = 0
     dropped_cmds = 0
     dropped_bytes = 0
+    unreadable = 0
     dropped_times: list[int] = []
     kept_times: list[int] = []
     preamble_keys_kept = preamble_keys_lost = None
@@ -210,7 +212,9 @@ def repair_aof(path, out, *, dry_run: bool = False) -> dict:
             if drop_scan.first_time is not None:
                 dropped_times += [drop_scan.first_time, drop_scan.last_time]
             dropped_bytes += size - res.ok_up_to
-            report["damage"]["partial_command_at"] = drop_scan.end if drop_scan.error else None
+            # past a framing error nothing can be read for sure: those bytes are counted apart
+            report["damage"]["unreadable_from"] = drop_scan.end if drop_scan.error else None
+            unreadable += size - drop_scan.end if drop_scan.error else 0
             if res.ok_up_to > 0 or aof_set.layout == model.SINGLE or part.role == model.ROLE_BASE:
                 plan.append((part, "prefix", res.ok_up_to))
                 kept_files.append(part.name)
@@ -237,6 +241,7 @@ def repair_aof(path, out, *, dry_run: bool = False) -> dict:
     if preamble_keys_kept is not None:
         report["kept"]["preamble_keys"] = preamble_keys_kept
     report["dropped"] = {"files": dropped_files, "commands": dropped_cmds, "bytes": dropped_bytes,
+                         "unreadable_bytes": unreadable,
                          "time_range": [min(dropped_times), max(dropped_times)] if dropped_times else None}
     if preamble_keys_lost:
         report["dropped"]["preamble_keys"] = preamble_keys_lost
