@@ -45,6 +45,7 @@ Records without values) for ``verify`` to report.
 * ``"intset_width"``: 2, 4 or 8 bytes per intset value.
 * ``"min_expire"``: the stored minimum field expiry of types 24/25 (absolute ms).
 * ``"stream_nodes"``: streams, per listpack node ``{"compressed": bool}``.
+* ``"module_id"``, ``"module"``: module values (id and 9-char name, also without decoding).
 """
 
 from __future__ import annotations
@@ -794,6 +795,11 @@ class RDBReader:
         self._lzf = compressed
         return blob, base
 
+    def _quick_check(self, kind: str, blob: bytes, base: int) -> None:
+        bad = blob_header_problem(kind, blob)
+        if bad is not None:
+            self._problem(self._err(bad[0], base, expected=bad[1], found=bad[2]))
+
     def _decode_blob(self, fn, blob: bytes, base: int, *args):
         try:
             return fn(blob, base, self._lzf, *args)
@@ -808,6 +814,7 @@ class RDBReader:
         blob, base = self._blob(rec, "list ziplist")
         rec.encoding = "quicklist"
         if not self.decode:
+            self._quick_check("ziplist", blob, base)
             rec.size_hint = _ziplist_count(blob)
             if rec.size_hint == 0:
                 raise _Empty()
@@ -825,6 +832,7 @@ class RDBReader:
         if len(blob) >= 4:
             rec.layout["intset_width"] = int.from_bytes(blob[:4], "little")
         if not self.decode:
+            self._quick_check("intset", blob, base)
             rec.size_hint = int.from_bytes(blob[4:8], "little") if len(blob) >= 8 else None
             if rec.size_hint == 0:
                 raise _Empty()
@@ -840,6 +848,7 @@ class RDBReader:
         blob, base = self._blob(rec, "set listpack")
         rec.encoding = "listpack"
         if not self.decode:
+            self._quick_check("listpack", blob, base)
             rec.size_hint = _listpack_count(blob)
             if rec.size_hint == 0:
                 raise _Empty()
@@ -857,6 +866,7 @@ class RDBReader:
         blob, base = self._blob(rec, "zipmap")
         rec.encoding = "zipmap"
         if not self.decode:
+            self._quick_check("zipmap", blob, base)
             rec.size_hint = blob[0] if blob and blob[0] < 254 else None
             if rec.size_hint == 0:
                 raise _Empty()
@@ -885,6 +895,7 @@ class RDBReader:
         blob, base = self._blob(rec, what)
         rec.encoding = "ziplist" if is_zl else "listpack"
         if not self.decode:
+            self._quick_check("ziplist" if is_zl else "listpack", blob, base)
             c = _ziplist_count(blob) if is_zl else _listpack_count(blob)
             rec.size_hint = c // 2 if c is not None else None
             if c == 0:
@@ -903,6 +914,7 @@ class RDBReader:
         blob, base = self._blob(rec, what)
         rec.encoding = "ziplist" if is_zl and self.header.version < 10 else "listpack"
         if not self.decode:
+            self._quick_check("ziplist" if is_zl else "listpack", blob, base)
             c = _ziplist_count(blob) if is_zl else _listpack_count(blob)
             rec.size_hint = c // 2 if c is not None else None
             if c == 0:
@@ -942,6 +954,7 @@ class RDBReader:
             rec.layout["min_expire"] = min_expire
         rec.encoding = "listpackex"
         if not self.decode:
+            self._quick_check("listpack", blob, base)
             c = _listpack_count(blob)
             rec.size_hint = c // 3 if c is not None else None
             if c == 0:
@@ -1041,6 +1054,7 @@ class RDBReader:
         node = {"container": "packed", "count": 0, "compressed": compressed}
         nodes.append(node)
         if not self.decode:
+            self._quick_check("listpack" if v2 else "ziplist", blob, base)
             c = _listpack_count(blob) if v2 else _ziplist_count(blob)
             node["count"] = c or 0
             return c or 0
@@ -1084,6 +1098,7 @@ class RDBReader:
         n = self._module_body(cap, "module value")
         rec.encoding = "raw"
         rec.size_hint = n
+        rec.layout = {"module_id": module_id, "module": module_name(module_id)}
         if self.decode:
             rec.value = model.ModuleValue(module_id=module_id, name=module_name(module_id),
                                           encver=module_id & 1023, raw=cap.raw())
@@ -1307,6 +1322,37 @@ def _listpack_count(blob: bytes) -> Optional[int]:
         return None
     n = _U16.unpack_from(blob, 4)[0]
     return None if n == 0xFFFF else n
+
+
+def blob_header_problem(kind: str, blob: bytes) -> Optional[tuple[str, str, str]]:
+    """Cheap header checks of a blob (decode=False / --quick): (message, expected, found)."""
+    n = len(blob)
+    if kind == "ziplist":
+        if n < 11:
+            return "ziplist too short", ">= 11 bytes", f"{n} bytes"
+        if _U32.unpack_from(blob, 0)[0] != n:
+            return "ziplist zlbytes does not match its size", str(n), str(_U32.unpack_from(blob, 0)[0])
+        if blob[-1] != 0xFF:
+            return "ziplist does not end with 0xFF", "0xff", f"0x{blob[-1]:02x}"
+    elif kind == "listpack":
+        if n < 7:
+            return "listpack too short", ">= 7 bytes", f"{n} bytes"
+        if _U32.unpack_from(blob, 0)[0] != n:
+            return "listpack total bytes does not match its size", str(n), str(_U32.unpack_from(blob, 0)[0])
+        if blob[-1] != 0xFF:
+            return "listpack does not end with 0xFF", "0xff", f"0x{blob[-1]:02x}"
+    elif kind == "intset":
+        if n < 8:
+            return "intset too short", ">= 8 bytes", f"{n} bytes"
+        width, count = _U32.unpack_from(blob, 0)[0], _U32.unpack_from(blob, 4)[0]
+        if width not in (2, 4, 8):
+            return "bad intset encoding", "2, 4 or 8", str(width)
+        if 8 + width * count != n:
+            return "intset length does not match its size", str(8 + width * count), str(n)
+    elif kind == "zipmap":
+        if n < 2 or blob[-1] != 0xFF:
+            return "zipmap does not end with 0xFF", "a zipmap", f"{n} bytes"
+    return None
 
 
 def _parse_score(s: bytes) -> Optional[float]:

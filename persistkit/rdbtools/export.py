@@ -1,0 +1,383 @@
+"""``export``: an RDB's content as JSON lines, one JSON document, CSV, or RESP commands.
+
+JSON lines (``jsonl``, lossless) -- one object per line, in file order. Every line has
+a ``kind``:
+
+``{"kind": "key", ...}``  one key::
+
+    {"kind": "key", "db": 0, "key": BSTR, "type": "string"|"list"|"set"|"zset"|"hash"|"stream"|"module",
+     "encoding": "embstr",            # OBJECT ENCODING a loading server reports (reader docs)
+     "rdb_type": 0,                   # the stored RDB type byte
+     "expire_at_ms": 1795506490123|null,   # absolute Unix time in ms
+     "idle": 12|null, "freq": 5|null,       # LRU idle seconds / LFU counter when stored
+     "value": VALUE,
+     "field_expire_at_ms": [[FIELD BSTR, ms], ...]   # hashes with field TTLs only
+    }
+
+  VALUE by type: string: BSTR; list: [BSTR, ...] head to tail; set: [BSTR, ...] in
+  file order; zset: [[member BSTR, score], ...] in file order, ``score`` a string
+  (Python ``repr`` of the double: "1.5", "inf", "-inf", "1e+300"); hash: [[field, value],
+  ...] in file order; stream::
+
+    {"length": 380, "last_id": "1700000010139-5", "entries_added": 460|null,
+     "max_deleted_entry_id": "..."|null, "recorded_first_entry_id": "..."|null,
+     "entries": [{"id": "1700000001434-0", "fields": [[BSTR, BSTR], ...]}, ...],   # live entries
+     "groups": [{"name": BSTR, "last_delivered_id": "...", "entries_read": 50|null,
+                 "pel": [{"id": "...", "consumer": BSTR|null, "delivery_time_ms": ..., "delivery_count": 5}],
+                 "consumers": [{"name": BSTR, "seen_time_ms": ..., "active_time_ms": ...|null,
+                                "pel": ["id", ...]}]}]}
+
+  module: ``{"module": "9-char name", "encver": 0, "module_id": N, "raw": {"hex": ...}}``
+  where ``raw`` is the serialized value after the type byte (module id included).
+
+``{"kind": "function", "code": BSTR}`` a function library (FUNCTION LOAD source);
+``{"kind": "module-aux", "module": name, "encver": N, "when": N, "raw": {"hex": ...}}``.
+
+BSTR is the binary-safe string convention of the corpus: a JSON string when the bytes
+are UTF-8 without control characters other than tab/CR/LF, else ``{"hex": "..."}``.
+Blobs are always inline.
+
+``json``: one document ``{"keys": [KEY...], "functions": [...], "module_aux": [...]}``
+with KEY objects as above without ``kind``.
+
+``csv``: header ``db,key,type,encoding,expire_at_ms,size,value``; key and string values
+as text, or ``hex:`` + hex digits when not plain text; collection values as their
+JSON text (the jsonl VALUE).
+
+``resp``: commands that rebuild the data (``| redis-cli --pipe``): SELECT, SET /
+RPUSH / SADD / ZADD / HSET (big collections in batches of ``BATCH`` elements),
+PEXPIREAT, HPEXPIREAT ... FIELDS (field TTLs, Redis 7.4+), streams with XADD, XSETID
+... ENTRIESADDED ... MAXDELETEDID (7.0+ metadata when stored), XGROUP CREATE ...
+ENTRIESREAD, XGROUP CREATECONSUMER and XCLAIM ... TIME ... RETRYCOUNT ... FORCE JUSTID
+for pending entries, FUNCTION LOAD REPLACE for libraries, and RESTORE of a DUMP payload
+for module values (the module must be loaded on the target). Not carried: LRU/LFU
+hints, consumer seen/active times (the server sets them), PEL entries of deleted
+messages (XCLAIM drops them).
+"""
+
+from __future__ import annotations
+
+import csv
+import fnmatch
+import io
+import json
+from typing import BinaryIO, Callable, Optional
+
+from persistkit.kvencoding.crc64 import crc64
+from persistkit.kvencoding.fileio import input_name, input_size, open_input
+from persistkit.kvencoding.resp import encode_command
+from persistkit.kvencoding.source import ByteSource
+from persistkit.rdbtools import model
+from persistkit.rdbtools.reader import RDBReader
+from persistkit.render.common import bstr_json
+
+FORMATS = ("jsonl", "json", "csv", "resp")
+BATCH = 500
+
+Progress = Optional[Callable[[int, Optional[int]], None]]
+
+
+def _sid(sid) -> Optional[str]:
+    return None if sid is None else model.format_stream_id(sid)
+
+
+def stream_json(sv: model.StreamValue) -> dict:
+    return {
+        "length": sv.length,
+        "last_id": _sid(sv.last_id),
+        "entries_added": sv.entries_added,
+        "max_deleted_entry_id": _sid(sv.max_deleted_id),
+        "recorded_first_entry_id": _sid(sv.first_id),
+        "entries": [{"id": _sid(e.id), "fields": [[bstr_json(f), bstr_json(v)] for f, v in e.fields]}
+                    for e in sv.entries()],
+        "groups": [{
+            "name": bstr_json(g.name),
+            "last_delivered_id": _sid(g.last_id),
+            "entries_read": g.entries_read,
+            "pel": [{"id": _sid(p.id), "consumer": bstr_json(p.consumer) if p.consumer is not None else None,
+                     "delivery_time_ms": p.delivery_time_ms, "delivery_count": p.delivery_count}
+                    for p in g.pel],
+            "consumers": [{"name": bstr_json(c.name), "seen_time_ms": c.seen_time_ms,
+                           "active_time_ms": c.active_time_ms, "pel": [_sid(i) for i in c.pel]}
+                          for c in g.consumers],
+        } for g in sv.groups],
+    }
+
+
+def value_json(rec: model.Record):
+    t = rec.type
+    v = rec.value
+    if t == model.STRING:
+        return bstr_json(v)
+    if t in (model.LIST, model.SET):
+        return [bstr_json(x) for x in v]
+    if t == model.ZSET:
+        return [[bstr_json(m), repr(float(s))] for m, s in v]
+    if t == model.HASH:
+        return [[bstr_json(f), bstr_json(x)] for f, x in v]
+    if t == model.STREAM:
+        return stream_json(v)
+    if t == model.MODULE:
+        return {"module": v.name, "encver": v.encver, "module_id": v.module_id,
+                "raw": {"hex": (v.raw or b"").hex()}}
+    return None
+
+
+def key_json(rec: model.Record, kind: bool = True) -> dict:
+    out = {"kind": "key"} if kind else {}
+    out.update({"db": rec.db, "key": bstr_json(rec.key), "type": rec.type, "encoding": rec.encoding,
+                "rdb_type": rec.rdb_type, "expire_at_ms": rec.expire_ms, "idle": rec.idle,
+                "freq": rec.freq, "value": value_json(rec)})
+    if rec.field_expires:
+        out["field_expire_at_ms"] = [[bstr_json(f), ms] for f, ms in rec.field_expires.items()]
+    return out
+
+
+class _Filter:
+    def __init__(self, db: Optional[int], match: Optional[str], type_: Optional[str]) -> None:
+        self.db = db
+        self.match = match.encode() if isinstance(match, str) else match
+        self.type = type_
+
+    def __call__(self, rec: model.Record) -> bool:
+        if self.db is not None and rec.db != self.db:
+            return False
+        if self.type is not None and rec.type != self.type:
+            return False
+        if self.match is not None and not fnmatch.fnmatchcase(rec.key, self.match):
+            return False
+        return True
+
+
+def export_rdb(path, fmt: str, out: BinaryIO, *, db: Optional[int] = None, match: Optional[str] = None,
+               type_: Optional[str] = None, progress: Progress = None, data: Optional[bytes] = None) -> dict:
+    """Write the content of the RDB at ``path`` to ``out`` (binary). Returns counts."""
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown export format {fmt!r}")
+    if data is not None:
+        return _export(RDBReader(data, name=str(path)), fmt, out, _Filter(db, match, type_), progress, None)
+    with open_input(path) as stream:
+        src = ByteSource(stream, name=input_name(stream), size=input_size(stream), crc=True)
+        return _export(RDBReader(src), fmt, out, _Filter(db, match, type_), progress, src.size)
+
+
+def _export(reader: RDBReader, fmt: str, out: BinaryIO, keep: _Filter, progress: Progress,
+            total: Optional[int]) -> dict:
+    writer = {"jsonl": _JsonLines, "json": _JsonDoc, "csv": _Csv, "resp": _Resp}[fmt](out, reader)
+    stats = {"keys": 0, "functions": 0, "module_aux": 0, "skipped": 0}
+    last = 0
+    for item in reader:
+        cls = item.__class__
+        if cls is model.Record:
+            if not keep(item):
+                stats["skipped"] += 1
+                continue
+            writer.key(item)
+            stats["keys"] += 1
+            if progress is not None and item.offset - last > (1 << 20):
+                last = item.offset
+                progress(item.offset, total)
+        elif cls is model.Function:
+            writer.function(item)
+            stats["functions"] += 1
+        elif cls is model.ModuleAux:
+            writer.module_aux(item)
+            stats["module_aux"] += 1
+    writer.close()
+    if progress is not None:
+        progress(total or 0, total)
+    return stats
+
+
+class _JsonLines:
+    def __init__(self, out: BinaryIO, reader: RDBReader) -> None:
+        self.out = out
+
+    def _line(self, obj) -> None:
+        self.out.write(json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+        self.out.write(b"\n")
+
+    def key(self, rec):
+        self._line(key_json(rec))
+
+    def function(self, fn):
+        self._line({"kind": "function", "code": bstr_json(fn.code)})
+
+    def module_aux(self, aux):
+        v = aux.value
+        self._line({"kind": "module-aux", "module": v.name, "encver": v.encver, "when": v.when,
+                    "raw": {"hex": (v.raw or b"").hex()}})
+
+    def close(self):
+        pass
+
+
+class _JsonDoc(_JsonLines):
+    def __init__(self, out, reader):
+        super().__init__(out, reader)
+        self.first = True
+        self.functions = []
+        self.aux = []
+        out.write(b'{"keys": [')
+
+    def key(self, rec):
+        self.out.write(b"\n  " if self.first else b",\n  ")
+        self.first = False
+        self.out.write(json.dumps(key_json(rec, kind=False), ensure_ascii=False).encode("utf-8"))
+
+    def function(self, fn):
+        self.functions.append({"code": bstr_json(fn.code)})
+
+    def module_aux(self, aux):
+        v = aux.value
+        self.aux.append({"module": v.name, "encver": v.encver, "when": v.when,
+                         "raw": {"hex": (v.raw or b"").hex()}})
+
+    def close(self):
+        self.out.write(b"\n],\n" if not self.first else b"],\n")
+        self.out.write(b'"functions": ' + json.dumps(self.functions, ensure_ascii=False).encode() + b",\n")
+        self.out.write(b'"module_aux": ' + json.dumps(self.aux, ensure_ascii=False).encode() + b"}\n")
+
+
+def _text_cell(b: bytes) -> str:
+    j = bstr_json(b)
+    return j if isinstance(j, str) else "hex:" + j["hex"]
+
+
+class _Csv(_JsonLines):
+    def __init__(self, out, reader):
+        super().__init__(out, reader)
+        self.text = io.TextIOWrapper(out, encoding="utf-8", newline="", write_through=True)
+        self.w = csv.writer(self.text)
+        self.w.writerow(["db", "key", "type", "encoding", "expire_at_ms", "size", "value"])
+
+    def key(self, rec):
+        if rec.type == model.STRING:
+            value = _text_cell(rec.value)
+            size = len(rec.value)
+        else:
+            value = json.dumps(value_json(rec), ensure_ascii=False, separators=(",", ":"))
+            size = rec.size_hint if rec.size_hint is not None else ""
+        self.w.writerow([rec.db, _text_cell(rec.key), rec.type, rec.encoding,
+                         "" if rec.expire_ms is None else rec.expire_ms, size, value])
+
+    def function(self, fn):
+        pass
+
+    def module_aux(self, aux):
+        pass
+
+    def close(self):
+        self.text.flush()
+        self.text.detach()
+
+
+def _score(s: float) -> bytes:
+    return repr(float(s)).encode()
+
+
+class _Resp:
+    """RESP commands that rebuild the keys (see the module docstring)."""
+
+    def __init__(self, out: BinaryIO, reader: RDBReader) -> None:
+        self.out = out
+        self.reader = reader
+        self.db = None
+
+    def _cmd(self, *args) -> None:
+        self.out.write(encode_command([a if isinstance(a, bytes) else str(a).encode() for a in args]))
+
+    def _batched(self, head: tuple, items, width: int = 1) -> None:
+        batch: list = []
+        for it in items:
+            if width == 1:
+                batch.append(it)
+            else:
+                batch.extend(it)
+            if len(batch) >= BATCH * width:
+                self._cmd(*head, *batch)
+                batch = []
+        if batch:
+            self._cmd(*head, *batch)
+
+    def key(self, rec: model.Record) -> None:
+        if rec.db != self.db:
+            self._cmd(b"SELECT", rec.db)
+            self.db = rec.db
+        k = rec.key
+        t = rec.type
+        v = rec.value
+        if t == model.STRING:
+            self._cmd(b"SET", k, v)
+        elif t == model.LIST:
+            self._batched((b"RPUSH", k), v)
+        elif t == model.SET:
+            self._batched((b"SADD", k), v)
+        elif t == model.ZSET:
+            self._batched((b"ZADD", k), ((_score(s), m) for m, s in v), 2)
+        elif t == model.HASH:
+            self._batched((b"HSET", k), v, 2)
+        elif t == model.STREAM:
+            self._stream(k, v)
+        elif t == model.MODULE:
+            self._module(rec)
+        if rec.expire_ms is not None:
+            self._cmd(b"PEXPIREAT", k, rec.expire_ms)
+        if rec.field_expires:
+            by_ms: dict[int, list[bytes]] = {}
+            for f, ms in rec.field_expires.items():
+                by_ms.setdefault(ms, []).append(f)
+            for ms, fields in by_ms.items():
+                for i in range(0, len(fields), BATCH):
+                    part = fields[i:i + BATCH]
+                    self._cmd(b"HPEXPIREAT", k, ms, b"FIELDS", len(part), *part)
+
+    def _stream(self, k: bytes, sv: model.StreamValue) -> None:
+        sid = model.format_stream_id
+        live = list(sv.entries())
+        for e in live:
+            args = [b"XADD", k, sid(e.id)]
+            for f, x in e.fields:
+                args += [f, x]
+            self._cmd(*args)
+        if not live:
+            # An empty stream: create it with one entry trimmed away at once.
+            first = sv.last_id if sv.last_id != (0, 0) else (0, 1)
+            self._cmd(b"XADD", k, b"MAXLEN", 0, sid(first), b"_", b"_")
+        setid = [b"XSETID", k, sid(sv.last_id)]
+        if sv.entries_added is not None:
+            setid += [b"ENTRIESADDED", sv.entries_added]
+            setid += [b"MAXDELETEDID", sid(sv.max_deleted_id or (0, 0))]
+        self._cmd(*setid)
+        for g in sv.groups:
+            create = [b"XGROUP", b"CREATE", k, g.name, sid(g.last_id)]
+            if g.entries_read is not None:
+                create += [b"ENTRIESREAD", g.entries_read]
+            self._cmd(*create)
+            owners = {}
+            for c in g.consumers:
+                self._cmd(b"XGROUP", b"CREATECONSUMER", k, g.name, c.name)
+                for pid in c.pel:
+                    owners[pid] = c.name
+            for p in g.pel:
+                consumer = p.consumer if p.consumer is not None else owners.get(p.id)
+                if consumer is None:
+                    continue
+                self._cmd(b"XCLAIM", k, g.name, consumer, 0, sid(p.id), b"TIME", p.delivery_time_ms,
+                          b"RETRYCOUNT", p.delivery_count, b"FORCE", b"JUSTID")
+
+    def _module(self, rec: model.Record) -> None:
+        mv = rec.value
+        body = bytes([rec.rdb_type]) + (mv.raw or b"")
+        body += self.reader.header.version.to_bytes(2, "little")
+        payload = body + crc64(body).to_bytes(8, "little")
+        self._cmd(b"RESTORE", rec.key, 0, payload, b"REPLACE")
+
+    def function(self, fn: model.Function) -> None:
+        self._cmd(b"FUNCTION", b"LOAD", b"REPLACE", fn.code)
+
+    def module_aux(self, aux) -> None:
+        pass
+
+    def close(self) -> None:
+        pass

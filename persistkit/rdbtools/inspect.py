@@ -1,0 +1,176 @@
+"""``inspect`` for RDB files: what is in a snapshot, from one pass without building values.
+
+The result is a plain dict (the ``--json`` document)::
+
+    {"path", "kind": "rdb", "magic", "version", "size",            # file bytes (None for stdin/compressed)
+     "aux": {name: BSTR},                                           # AUX fields in file order
+     "dbs": {"0": {"keys", "expires", "resize_hint": {"keys", "expires"}|null}},
+     "keys", "expires",
+     "types": {"hash": {"keys", "bytes", "elements"}},              # bytes = serialized record bytes
+     "encodings": {"hash/listpack": {"keys", "bytes"}},
+     "ttl": {"none", "expired", "lt_1h", "lt_1d", "lt_30d", "later", "reference_ms"},
+     "biggest": [{"db", "key": BSTR, "type", "encoding", "bytes", "elements", "offset"}],
+     "functions": [{"library": name|null, "engine": "LUA"|null, "bytes"}],
+     "modules": [{"module", "encver", "keys", "bytes"}], "module_aux": [{"module", "encver", "when"}],
+     "slot_info": N, "opaque": [{"name", "offset", "bytes"}],
+     "empty_keys": N,
+     "checksum": "ok"|"mismatch"|"disabled"|"absent (RDB version < 5)"|null,
+     "memory_estimate": bytes}
+
+TTL buckets are relative to ``now_ms`` (default: the current time). The memory estimate
+is rough: per key a fixed overhead (dict entry, object, key sds) plus the serialized
+value, plus a per-element overhead for the non-compact encodings (hashtable,
+skiplist, quicklist nodes); compact encodings (listpack, intset, ziplist) are about
+their serialized size in memory.
+"""
+
+from __future__ import annotations
+
+import heapq
+import re
+import time
+from typing import Callable, Optional
+
+from persistkit.kvencoding.errors import FormatError
+from persistkit.kvencoding.fileio import input_name, input_size, open_input
+from persistkit.kvencoding.source import ByteSource
+from persistkit.rdbtools import model
+from persistkit.rdbtools.reader import RDBReader
+from persistkit.render.common import bstr_json
+
+HOUR = 3600 * 1000
+DAY = 24 * HOUR
+KEY_OVERHEAD = 72          # dictEntry + robj + sds headers, roughly (64-bit build)
+ELEMENT_OVERHEAD = {"hashtable": 56, "skiplist": 80, "quicklist": 0, "stream": 0}
+
+_LIB = re.compile(rb"^#!(\w+)\s+name=(\S+)")
+
+Progress = Optional[Callable[[int, Optional[int]], None]]
+
+
+def inspect_rdb(path, *, top: int = 10, now_ms: Optional[int] = None, progress: Progress = None,
+                data: Optional[bytes] = None) -> dict:
+    if data is not None:
+        return _inspect(ByteSource(data, name=str(path), crc=True), str(path), top, now_ms, progress)
+    with open_input(path) as stream:
+        src = ByteSource(stream, name=input_name(stream), size=input_size(stream), crc=True)
+        return _inspect(src, str(path), top, now_ms, progress)
+
+
+def _inspect(src: ByteSource, path: str, top: int, now_ms: Optional[int], progress: Progress) -> dict:
+    now = int(time.time() * 1000) if now_ms is None else now_ms
+    reader = RDBReader(src, decode=False, name=path, strict_crc=False)
+    h = reader.header
+    out = {"path": path, "kind": "rdb", "magic": h.magic, "version": h.version, "size": src.size,
+           "aux": {}, "dbs": {}, "keys": 0, "expires": 0, "types": {}, "encodings": {},
+           "ttl": {"none": 0, "expired": 0, "lt_1h": 0, "lt_1d": 0, "lt_30d": 0, "later": 0,
+                   "reference_ms": now},
+           "biggest": [], "functions": [], "modules": [], "module_aux": [], "slot_info": 0,
+           "opaque": [], "empty_keys": 0, "checksum": None, "memory_estimate": 0}
+    dbs = out["dbs"]
+    types = out["types"]
+    encs = out["encodings"]
+    ttl = out["ttl"]
+    modules: dict[str, dict] = {}
+    heap: list = []
+    seq = 0
+    mem = 0
+    last = 0
+    current_db = "0"
+    for item in reader:
+        cls = item.__class__
+        if cls is model.Record:
+            n = item.length
+            d = dbs.get(str(item.db))
+            if d is None:
+                d = dbs[str(item.db)] = {"keys": 0, "expires": 0, "resize_hint": None}
+            d["keys"] += 1
+            out["keys"] += 1
+            t = types.get(item.type)
+            if t is None:
+                t = types[item.type] = {"keys": 0, "bytes": 0, "elements": 0}
+            t["keys"] += 1
+            t["bytes"] += n
+            elements = item.size_hint if item.type != model.STRING else 1
+            t["elements"] += elements or 0
+            ek = f"{item.type}/{item.encoding}"
+            e = encs.get(ek)
+            if e is None:
+                e = encs[ek] = {"keys": 0, "bytes": 0}
+            e["keys"] += 1
+            e["bytes"] += n
+            exp = item.expire_ms
+            if exp is None:
+                ttl["none"] += 1
+            else:
+                out["expires"] += 1
+                d["expires"] += 1
+                left = exp - now
+                if left <= 0:
+                    ttl["expired"] += 1
+                elif left < HOUR:
+                    ttl["lt_1h"] += 1
+                elif left < DAY:
+                    ttl["lt_1d"] += 1
+                elif left < 30 * DAY:
+                    ttl["lt_30d"] += 1
+                else:
+                    ttl["later"] += 1
+            mem += KEY_OVERHEAD + len(item.key) + n + (elements or 0) * ELEMENT_OVERHEAD.get(item.encoding, 0)
+            if item.type == model.MODULE and item.layout:
+                mid = item.layout.get("module_id", 0)
+                name = item.layout.get("module")
+                m = modules.setdefault(name, {"module": name, "encver": mid & 1023, "keys": 0, "bytes": 0})
+                m["keys"] += 1
+                m["bytes"] += n
+            if top > 0:
+                seq += 1
+                entry = (n, -seq, item.db, item.key, item.type, item.encoding, item.size_hint, item.offset)
+                if len(heap) < top:
+                    heapq.heappush(heap, entry)
+                elif n > heap[0][0]:
+                    heapq.heapreplace(heap, entry)
+            if progress is not None and item.offset - last > (1 << 20):
+                last = item.offset
+                progress(item.offset, src.size)
+        elif cls is model.Aux:
+            out["aux"][item.key.decode("utf-8", "backslashreplace")] = bstr_json(item.value)
+        elif cls is model.SelectDB:
+            current_db = str(item.db)
+        elif cls is model.ResizeDB:
+            d = dbs.setdefault(current_db, {"keys": 0, "expires": 0, "resize_hint": None})
+            d["resize_hint"] = {"keys": item.db_size, "expires": item.expires_size}
+        elif cls is model.Function:
+            m = _LIB.match(item.code)
+            out["functions"].append({
+                "library": (m.group(2).decode("utf-8", "replace") if m else
+                            (item.name.decode("utf-8", "replace") if item.name else None)),
+                "engine": (m.group(1).decode().upper() if m else
+                           (item.engine.decode("utf-8", "replace") if item.engine else None)),
+                "bytes": len(item.code)})
+        elif cls is model.ModuleAux:
+            v = item.value
+            out["module_aux"].append({"module": v.name, "encver": v.encver, "when": v.when})
+        elif cls is model.SlotInfo:
+            out["slot_info"] += 1
+        elif cls is model.Opaque:
+            out["opaque"].append({"name": item.name, "offset": item.offset, "bytes": item.length})
+        elif cls is model.EOF:
+            if item.checksum is None:
+                out["checksum"] = "absent (RDB version < 5)"
+            elif item.checksum == 0:
+                out["checksum"] = "disabled"
+            else:
+                out["checksum"] = "ok" if item.checksum_ok else "mismatch"
+    out["modules"] = list(modules.values())
+    out["empty_keys"] = len(reader.empty_keys)
+    out["memory_estimate"] = mem
+    out["biggest"] = [{"db": db, "key": bstr_json(key), "type": t, "encoding": enc, "bytes": n,
+                       "elements": el, "offset": off}
+                      for n, _, db, key, t, enc, el, off in sorted(heap, reverse=True)]
+    if progress is not None:
+        progress(src.tell(), src.size)
+    return out
+
+
+__all__ = ["inspect_rdb", "FormatError"]

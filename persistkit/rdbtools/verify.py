@@ -1,0 +1,192 @@
+"""``verify`` for RDB files: is the snapshot intact? One report per file.
+
+Checks, in file order: magic and version; known opcodes and types; every length
+within the file; every inner blob deeply valid (ziplist, listpack, intset, zipmap,
+stream nodes -- skipped by ``quick``); duplicate members/fields inside a value;
+duplicate keys within a db; empty collections (a warning: the server skips them);
+the EOF opcode present; nothing after the trailer; the CRC64 (an all-zero trailer is
+a warning: written with ``rdbchecksum no``).
+
+A bad blob or a duplicate inside an otherwise well-framed value is recorded and the
+check goes on with the next record, so one run lists all such problems. A framing
+error (a length past the end, an unknown type byte) stops the walk: what follows
+cannot be located.
+
+Duplicate keys are found with 64-bit hashes of the keys (memory stays small on
+multi-million-key files); a report names the key it saw twice.
+
+Inputs that are AOFs (detected by content) and RDB files followed by RESP (the
+single-file hybrid AOF) go to ``persistkit.aoftools.verify.verify_aof``.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Callable, Optional
+
+from persistkit.kvencoding.errors import FormatError, TruncatedError, UnsupportedVersionError
+from persistkit.kvencoding.fileio import input_name, input_size, open_input
+from persistkit.kvencoding.source import ByteSource
+from persistkit.rdbtools import model
+from persistkit.rdbtools.reader import RDBReader
+from persistkit.report import VerifyReport
+
+Progress = Optional[Callable[[int, Optional[int]], None]]
+
+AOF_KINDS = ("aof", "aof-dir", "aof-manifest")
+
+
+class AOFUnavailable(Exception):
+    """The AOF side of a command is not installed (a usage problem for the CLI)."""
+
+
+def verify_path(path, *, quick: bool = False, progress: Progress = None) -> VerifyReport:
+    """Verify any persistence input: RDB here, AOF (and hybrid AOF) via aoftools."""
+    from persistkit.detect import detect
+
+    kind = detect(path)
+    if kind == "unknown" and os.path.isdir(path):
+        from persistkit.kvencoding.fileio import InputError
+
+        raise InputError(f"{path}: is a directory, not an AOF directory (no manifest)")
+    if kind in AOF_KINDS:
+        return _verify_aof(path, quick)
+    if kind == "unknown":
+        report = VerifyReport(path=str(path), kind="unknown")
+        report.error("not-persistence", "not an RDB or AOF file", file=str(path), offset=0,
+                     expected="RDB magic (REDIS/VALKEY), RESP commands or an AOF manifest",
+                     found=_head_text(path))
+        return report
+    report = verify_rdb(path, quick=quick, progress=progress)
+    if report.stats.get("trailing_resp"):
+        return _verify_aof(path, quick)
+    return report
+
+
+def _verify_aof(path, quick: bool) -> VerifyReport:
+    try:
+        from persistkit.aoftools.verify import verify_aof
+    except ImportError:
+        raise AOFUnavailable("AOF verification not available") from None
+    return verify_aof(path, quick=quick)
+
+
+def _head_text(path) -> str:
+    try:
+        with open_input(path) as s:
+            return repr(s.peek(16)[:16])
+    except OSError:
+        return "?"
+
+
+def verify_rdb(path, *, quick: bool = False, progress: Progress = None,
+               data: Optional[bytes] = None) -> VerifyReport:
+    """Check one RDB file (or ``data`` bytes, reported under ``path``)."""
+    name = str(path)
+    report = VerifyReport(path=name, kind="rdb")
+    if data is not None:
+        return _verify_source(ByteSource(data, name=name, crc=True), report, quick, progress)
+    with open_input(path) as stream:
+        src = ByteSource(stream, name=input_name(stream), size=input_size(stream), crc=True)
+        return _verify_source(src, report, quick, progress)
+
+
+def _verify_source(src: ByteSource, report: VerifyReport, quick: bool, progress: Progress) -> VerifyReport:
+    name = report.path
+    stats = report.stats
+    stats.update({"keys": 0, "expires": 0, "dbs": {}, "empty_keys": 0, "checksum": None,
+                  "quick": quick})
+    try:
+        reader = RDBReader(src, decode=not quick, name=name, recover=True, strict_crc=False)
+    except FormatError as exc:
+        code = "unsupported-version" if isinstance(exc, UnsupportedVersionError) else \
+            "truncated" if isinstance(exc, TruncatedError) else "bad-header"
+        report.problems.append(_problem(exc, code, name))
+        return report
+    stats["magic"] = reader.header.magic
+    stats["version"] = reader.header.version
+    seen: dict[int, dict[int, int]] = {}
+    dbs = stats["dbs"]
+    eof = None
+    total = src.size
+    last_tick = 0
+    try:
+        for item in reader:
+            cls = item.__class__
+            if cls is model.Record:
+                stats["keys"] += 1
+                d = dbs.setdefault(str(item.db), {"keys": 0, "expires": 0})
+                d["keys"] += 1
+                if item.expire_ms is not None:
+                    stats["expires"] += 1
+                    d["expires"] += 1
+                hashes = seen.setdefault(item.db, {})
+                h = hash(item.key)
+                if h in hashes:
+                    report.error("duplicate-key", f"key appears twice in db {item.db}",
+                                 file=name, offset=item.offset, key=item.key,
+                                 expected="unique keys per db",
+                                 found=f"same key as the record at offset {hashes[h]}")
+                else:
+                    hashes[h] = item.offset
+                if progress is not None and item.offset - last_tick > (1 << 20):
+                    last_tick = item.offset
+                    progress(item.offset, total)
+            elif cls is model.EOF:
+                eof = item
+    except FormatError as exc:
+        code = "truncated" if isinstance(exc, TruncatedError) else "format-error"
+        report.problems.append(_problem(exc, code, name))
+    for exc in reader.problems:
+        report.problems.append(_problem(exc, "bad-value", name))
+    for rec in reader.empty_keys:
+        stats["empty_keys"] += 1
+        report.warning("empty-key", "empty collection (the server skips it when loading)",
+                       file=name, offset=rec.offset, key=rec.key,
+                       expected="at least one element", found=f"empty {rec.type}")
+    if eof is not None:
+        if eof.checksum is None:
+            stats["checksum"] = "absent (RDB version < 5)"
+        elif eof.checksum == 0:
+            stats["checksum"] = "disabled"
+            report.warning("checksum-disabled", "CRC64 trailer is zero: written with rdbchecksum no",
+                           file=name, offset=eof.offset + 1, expected="a CRC64", found="0")
+        elif eof.checksum_ok:
+            stats["checksum"] = "ok"
+        else:
+            stats["checksum"] = "mismatch"
+            report.error("crc-mismatch", "CRC64 trailer does not match the file", file=name,
+                         offset=eof.offset + 1, expected=f"{eof.computed:016x}",
+                         found=f"{eof.checksum:016x}")
+        _check_tail(src, report, name)
+    elif not any(p.code in ("truncated", "format-error") for p in report.problems):
+        report.error("no-eof", "EOF opcode missing", file=name, offset=src.tell())
+    if progress is not None:
+        progress(src.tell(), total)
+    report.problems.sort(key=lambda p: (p.offset if p.offset is not None else -1))
+    return report
+
+
+def _check_tail(src: ByteSource, report: VerifyReport, name: str) -> None:
+    end = src.tell()
+    if src.at_eof():
+        return
+    head = src.peek(1)
+    if head in (b"*", b"#"):
+        # An RDB preamble followed by RESP: a single-file hybrid AOF.
+        report.stats["trailing_resp"] = True
+        report.kind = "aof-hybrid"
+        return
+    left = (src.size - end) if src.size is not None else None
+    report.error("trailing-data", "bytes after the RDB trailer", file=name, offset=end,
+                 expected="end of file", found=f"{left} more bytes" if left is not None else "more bytes")
+
+
+def _problem(exc: FormatError, code: str, name: str):
+    from persistkit.report import Problem
+
+    p = Problem.from_error(exc, code=code)
+    if p.file is None:
+        p.file = name
+    return p
+
