@@ -161,23 +161,18 @@ def iter_functions(ks) -> Iterator[model.Function]:
 # -- DUMP / RESTORE payloads (need rdbtools.dump) -------------------------------------
 
 def dump_payload(ks, key: bytes, v) -> bytes:
-    try:
-        from ..rdbtools import dump as dumpmod
-    except ImportError:
-        raise CommandError("ERR DUMP needs persistkit.rdbtools.dump, which is not available") from None
+    from ..rdbtools.writer import encode_payload
+
     rec = make_record(0, key, v, None, ks.limits)
-    return dumpmod.encode_payload(rec)
+    return encode_payload(rec, version=10, encodings="server")
 
 
 def value_from_payload(payload: bytes):
-    try:
-        from ..rdbtools import dump as dumpmod
-    except ImportError:
-        raise CommandError("ERR RESTORE needs persistkit.rdbtools.dump, which is not available") from None
     from ..kvencoding.errors import FormatError
+    from ..rdbtools.dump import decode_payload
 
     try:
-        rec = dumpmod.decode_payload(payload)
+        rec, _version = decode_payload(payload)
     except FormatError:
         raise CommandError("ERR DUMP payload version or checksum are wrong") from None
     return value_from_model(rec.type, rec.value, rec.field_expires)

@@ -22,7 +22,8 @@ Layout hints read here (all optional; missing ones fall back to the server's cho
 ``min_expire``      the stored minimum field TTL of a type 24/25 hash
 ``scores``          list of the stored score texts (bytes) of a ziplist/listpack zset
 ``ziplist_prevlen_wide`` set of entry indexes whose prevlen is stored in 5 bytes though
-                    1 would do (a ziplist quirk: Redis never shrinks a prevlen)
+                    1 would do (a ziplist quirk: Redis never shrinks a prevlen); on a
+                    single-ziplist value (types 10/12/13) or on a quicklist node dict
 """
 
 from __future__ import annotations
@@ -278,7 +279,8 @@ def _node_hints(layout: Optional[dict], total: int) -> Optional[list[dict]]:
             if isinstance(container, str):
                 container = QL_PLAIN if container == "plain" else QL_PACKED
             nodes.append({"count": int(n.get("count", 0)), "container": int(container),
-                          "compressed": bool(n.get("compressed", False))})
+                          "compressed": bool(n.get("compressed", False)),
+                          "ziplist_prevlen_wide": n.get("ziplist_prevlen_wide")})
     if sum(n["count"] for n in nodes) != total:
         return None  # hints that do not describe this value are ignored, not trusted
     return nodes
@@ -336,7 +338,7 @@ class ValueEncoder:
         if t in (op.T_LIST_QUICKLIST_2, op.T_LIST_QUICKLIST):
             return self._quicklist(t, v, hints)
         if t == op.T_LIST_ZIPLIST:
-            return s(_ziplist(v))
+            return s(_ziplist(v, hints and hints.get("ziplist_prevlen_wide")))
         if t in (op.T_LIST, op.T_SET):
             return encode_length(len(v)) + b"".join(s(x) for x in v)
         if t == op.T_SET_INTSET:
@@ -415,7 +417,7 @@ class ValueEncoder:
                     continue
                 blob = _listpack(items)
             else:
-                blob = _ziplist(items)
+                blob = _ziplist(items, n.get("ziplist_prevlen_wide"))
             out.append(self._node_string(blob, compressed and len(blob) >= MIN_COMPRESS_BYTES))
         return b"".join(out)
 
@@ -439,7 +441,9 @@ class ValueEncoder:
         for (m, _), txt in zip(pairs, texts):
             items.append(m)
             items.append(txt)
-        return self._str(_listpack(items) if t == op.T_ZSET_LISTPACK else _ziplist(items))
+        if t == op.T_ZSET_LISTPACK:
+            return self._str(_listpack(items))
+        return self._str(_ziplist(items, hints and hints.get("ziplist_prevlen_wide")))
 
     def _zset_skiplist(self, t: int, pairs: list, rec: model.Record) -> bytes:
         if not (self.encodings == "keep" and rec.rdb_type in (op.T_ZSET, op.T_ZSET_2)):
