@@ -59,8 +59,11 @@ class Keyspace:
     """Databases, function libraries, the dirty counter and the propagation hook."""
 
     def __init__(self, ndbs: int = DEFAULT_DBS, *, limits: Optional[dict] = None,
-                 expiry: bool = True) -> None:
+                 expiry: bool = True, compat: str = "7.0") -> None:
         table.load_all()
+        # Server version whose behaviour differences matter for replays of its AOFs
+        # (e.g. XCLAIM creating its consumer up front from 7.2; no stream metadata before 7.0).
+        self.compat = tuple(int(x) for x in compat.split(".")[:2])
         self.dbs = [Database(i) for i in range(ndbs)]
         self.functions: dict[bytes, bytes] = {}   # library name -> code
         self.dirty = 0                            # writes ever (server.dirty)

@@ -54,8 +54,7 @@ def stream_from_model(sv: model.StreamValue) -> Stream:
         for p in g.pel:
             grp.pel[tuple(p.id)] = PendingEntry(p.consumer or b"", p.delivery_time_ms, p.delivery_count)
         for c in g.consumers:
-            cons = Consumer(bytes(c.name), c.seen_time_ms,
-                            -1 if c.active_time_ms is None else c.active_time_ms)
+            cons = Consumer(bytes(c.name), c.seen_time_ms, c.active_time_ms)
             for pid in c.pel:
                 nack = grp.pel.get(tuple(pid))
                 if nack is None:
@@ -68,7 +67,7 @@ def stream_from_model(sv: model.StreamValue) -> Stream:
     return st
 
 
-def stream_to_model(st: Stream) -> model.StreamValue:
+def stream_to_model(st: Stream, with_meta: bool = True) -> model.StreamValue:
     nodes = []
     ids = st.ids
     for i in range(0, len(ids), STREAM_NODE_MAX_ENTRIES):
@@ -79,17 +78,19 @@ def stream_to_model(st: Stream) -> model.StreamValue:
     for g in st.groups.values():
         pel = [model.StreamPendingEntry(sid, n.delivery_time, n.delivery_count, n.consumer)
                for sid, n in sorted(g.pel.items())]
-        consumers = [model.StreamConsumer(c.name, c.seen_time,
-                                          None if c.active_time == -1 else c.active_time,
+        consumers = [model.StreamConsumer(c.name, c.seen_time, c.active_time,
                                           sorted(c.pel)) for c in g.consumers.values()]
         groups.append(model.StreamGroup(g.name, g.last_id,
-                                        None if g.entries_read == -1 else g.entries_read, pel, consumers))
+                                        None if g.entries_read == -1 or not with_meta else g.entries_read,
+                                        pel, consumers))
+    if not with_meta:  # servers before 7.0 keep no stream metadata
+        return model.StreamValue(nodes=nodes, length=len(ids), last_id=st.last_id, groups=groups)
     return model.StreamValue(nodes=nodes, length=len(ids), last_id=st.last_id, first_id=st.first_id,
                              max_deleted_id=st.max_deleted_id, entries_added=st.entries_added,
                              groups=groups)
 
 
-def value_to_model(v):
+def value_to_model(v, with_meta: bool = True):
     """(type, model value, field_expires) of a keyspace value."""
     t = type(v)
     if t is bytes:
@@ -103,12 +104,13 @@ def value_to_model(v):
     if t is Hash:
         return model.HASH, list(v.items()), (dict(v.fexp) if v.fexp else None)
     if t is Stream:
-        return model.STREAM, stream_to_model(v), None
+        return model.STREAM, stream_to_model(v, with_meta), None
     raise TypeError(t.__name__)
 
 
-def make_record(dbid: int, key: bytes, v, expire_ms, limits, rdb_version: int = 10) -> model.Record:
-    rtype, mv, fexp = value_to_model(v)
+def make_record(dbid: int, key: bytes, v, expire_ms, limits, rdb_version: int = 10,
+                with_meta: bool = True) -> model.Record:
+    rtype, mv, fexp = value_to_model(v, with_meta)
     enc, rdb_type = encoding_of(v, limits, rdb_version)
     return model.Record(db=dbid, key=key, type=rtype, rdb_type=rdb_type, encoding=enc, offset=0,
                         expire_ms=expire_ms, value=mv, field_expires=fexp)
@@ -150,7 +152,7 @@ def iter_records(ks, now_ms: Optional[int] = None, dbs=None, rdb_version: int = 
             t = exp.get(key)
             if t is not None and now_ms is not None and t <= now_ms:
                 continue
-            yield make_record(db.id, key, db.data[key], t, ks.limits, rdb_version)
+            yield make_record(db.id, key, db.data[key], t, ks.limits, rdb_version, ks.compat >= (7, 0))
 
 
 def iter_functions(ks) -> Iterator[model.Function]:

@@ -126,7 +126,7 @@ class PendingEntry:
 class Consumer:
     name: bytes
     seen_time: int
-    active_time: int = -1
+    active_time: Optional[int] = None  # 7.2+ (RDB stream v3); kept as loaded
     pel: dict = field(default_factory=dict)  # id -> PendingEntry (shared with the group PEL)
 
 

@@ -612,7 +612,15 @@ def xclaim(s, args):
     if lastid is not None and lastid > g.last_id:
         g.last_id = lastid
         changed = True
-    c = None
+    # 7.2+ creates the consumer up front, even when nothing ends up claimed; up to 7.0
+    # it appears only with its first claimed entry.
+    c = g.consumers.get(cname)
+    if c is None and s.ks.compat >= (7, 2):
+        c = _consumer(g, cname, s.now)
+        s.touch()
+        s.propagate([b"XGROUP", b"CREATECONSUMER", key, g.name, cname])
+    if c is not None:
+        c.seen_time = s.now
     out = []
     for sid in ids:
         nack = g.pel.get(sid)
@@ -634,7 +642,6 @@ def xclaim(s, args):
             continue
         if c is None:
             c = _consumer(g, cname, s.now)
-            c.seen_time = s.now
         prev = g.consumers.get(nack.consumer)
         if prev is not None and prev is not c:
             prev.pel.pop(sid, None)
@@ -651,7 +658,7 @@ def xclaim(s, args):
         out.append(fmt_id(sid) if justid else _entry_reply(st, sid))
     if changed:
         s.touch()
-        if s.prop is None:
+        if not any(op[1][0] == b"XCLAIM" for op in (s.prop or ())):
             _propagate_setid(s, key, g)
     return out
 
@@ -723,8 +730,8 @@ def xinfo(s, args):
         g = st.groups.get(args[3]) if len(args) > 3 else None
         if g is None:
             raise CommandError("NOGROUP No such consumer group")
-        return [[b"name", c.name, b"pending", len(c.pel), b"idle", max(0, s.now - c.seen_time),
-                 b"inactive", -1 if c.active_time == -1 else max(0, s.now - c.active_time)]
+        # 7.0 fields (7.2 added "inactive" from active-time)
+        return [[b"name", c.name, b"pending", len(c.pel), b"idle", max(0, s.now - c.seen_time)]
                 for c in g.consumers.values()]
     if sub != b"STREAM":
         raise unknown_subcommand(args[1], "xinfo")
@@ -751,7 +758,7 @@ def xinfo(s, args):
             cpel = sorted(c.pel.items())
             if count:
                 cpel = cpel[:count]
-            consumers.append([b"name", c.name, b"seen-time", c.seen_time, b"active-time", c.active_time,
+            consumers.append([b"name", c.name, b"seen-time", c.seen_time,
                               b"pel-count", len(c.pel),
                               b"pending", [[fmt_id(i), n.delivery_time, n.delivery_count] for i, n in cpel]])
         groups.append([b"name", g.name, b"last-delivered-id", fmt_id(g.last_id),
