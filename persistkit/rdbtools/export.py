@@ -32,6 +32,7 @@ a ``kind``:
 
 ``{"kind": "function", "code": BSTR}`` a function library (FUNCTION LOAD source);
 ``{"kind": "module-aux", "module": name, "encver": N, "when": N, "raw": {"hex": ...}}``.
+With a key filter (``db``, ``match``, ``type_``) only keys are written.
 
 BSTR is the binary-safe string convention of the corpus: a JSON string when the bytes
 are UTF-8 without control characters other than tab/CR/LF, else ``{"hex": "..."}``.
@@ -138,6 +139,7 @@ class _Filter:
         self.db = db
         self.match = match.encode() if isinstance(match, str) else match
         self.type = type_
+        self.any = db is not None or match is not None or type_ is not None
 
     def __call__(self, rec: model.Record) -> bool:
         if self.db is not None and rec.db != self.db:
@@ -177,6 +179,8 @@ def _export(reader: RDBReader, fmt: str, out: BinaryIO, keep: _Filter, progress:
             if progress is not None and item.offset - last > (1 << 20):
                 last = item.offset
                 progress(item.offset, total)
+        elif keep.any:
+            continue  # a key filter selects keys only
         elif cls is model.Function:
             writer.function(item)
             stats["functions"] += 1
