@@ -24,6 +24,8 @@ Layout hints read here (all optional; missing ones fall back to the server's cho
 ``ziplist_prevlen_wide`` set of entry indexes whose prevlen is stored in 5 bytes though
                     1 would do (a ziplist quirk: Redis never shrinks a prevlen); on a
                     single-ziplist value (types 10/12/13) or on a quicklist node dict
+``ziplist_legacy_ints`` True for a ziplist from Redis < 2.6 (no 0-12 immediates, int8
+                    or int24 encodings); same places as ``ziplist_prevlen_wide``
 """
 
 from __future__ import annotations
@@ -124,11 +126,13 @@ def _listpack(items: list) -> bytes:
     return listpack_encode(items)
 
 
-def _ziplist(items: list, wide: Optional[Iterable[int]] = None) -> bytes:
+def _ziplist(items: list, hints: Optional[dict] = None) -> bytes:
     from persistkit.kvencoding.ziplist import ziplist_encode
-    if wide:
-        return ziplist_encode(items, wide_prevlen=set(wide))
-    return ziplist_encode(items)
+    if not hints:
+        return ziplist_encode(items)
+    wide = hints.get("ziplist_prevlen_wide")
+    return ziplist_encode(items, wide_prevlen=set(wide) if wide else None,
+                          legacy_ints=bool(hints.get("ziplist_legacy_ints")))
 
 
 def _intset(values: list, width: Optional[int]) -> bytes:
@@ -280,7 +284,8 @@ def _node_hints(layout: Optional[dict], total: int) -> Optional[list[dict]]:
                 container = QL_PLAIN if container == "plain" else QL_PACKED
             nodes.append({"count": int(n.get("count", 0)), "container": int(container),
                           "compressed": bool(n.get("compressed", False)),
-                          "ziplist_prevlen_wide": n.get("ziplist_prevlen_wide")})
+                          "ziplist_prevlen_wide": n.get("ziplist_prevlen_wide"),
+                          "ziplist_legacy_ints": n.get("ziplist_legacy_ints")})
     if sum(n["count"] for n in nodes) != total:
         return None  # hints that do not describe this value are ignored, not trusted
     return nodes
@@ -338,7 +343,7 @@ class ValueEncoder:
         if t in (op.T_LIST_QUICKLIST_2, op.T_LIST_QUICKLIST):
             return self._quicklist(t, v, hints)
         if t == op.T_LIST_ZIPLIST:
-            return s(_ziplist(v, hints and hints.get("ziplist_prevlen_wide")))
+            return s(_ziplist(v, hints))
         if t in (op.T_LIST, op.T_SET):
             return encode_length(len(v)) + b"".join(s(x) for x in v)
         if t == op.T_SET_INTSET:
@@ -356,7 +361,7 @@ class ValueEncoder:
         if t == op.T_HASH:
             return encode_length(len(v)) + b"".join(s(f) + s(x) for f, x in v)
         if t == op.T_HASH_ZIPLIST:
-            return s(_ziplist([x for pair in v for x in pair], hints and hints.get("ziplist_prevlen_wide")))
+            return s(_ziplist([x for pair in v for x in pair], hints))
         if t == op.T_HASH_LISTPACK:
             return s(_listpack([x for pair in v for x in pair]))
         if t == op.T_HASH_ZIPMAP:
@@ -417,7 +422,7 @@ class ValueEncoder:
                     continue
                 blob = _listpack(items)
             else:
-                blob = _ziplist(items, n.get("ziplist_prevlen_wide"))
+                blob = _ziplist(items, n)
             out.append(self._node_string(blob, compressed and len(blob) >= MIN_COMPRESS_BYTES))
         return b"".join(out)
 
@@ -443,7 +448,7 @@ class ValueEncoder:
             items.append(txt)
         if t == op.T_ZSET_LISTPACK:
             return self._str(_listpack(items))
-        return self._str(_ziplist(items, hints and hints.get("ziplist_prevlen_wide")))
+        return self._str(_ziplist(items, hints))
 
     def _zset_skiplist(self, t: int, pairs: list, rec: model.Record) -> bytes:
         if not (self.encodings == "keep" and rec.rdb_type in (op.T_ZSET, op.T_ZSET_2)):
@@ -619,7 +624,13 @@ class RDBWriter:
     def function(self, code) -> None:
         """A function library (FUNCTION2: the whole source as one string)."""
         if isinstance(code, model.Function):
-            code = code.code
+            item = code
+            code = item.code
+            if item.name is not None and not code.startswith(b"#!"):
+                # A 7.0 release-candidate library (FUNCTION_PRE_GA: name and engine stored
+                # apart, which 7.0 GA refuses): FUNCTION2 wants them in the shebang line.
+                engine = (item.engine or b"LUA").decode("ascii", "replace").lower()
+                code = b"#!%s name=%s\n" % (engine.encode(), item.name) + code
         if self.version < 10:
             raise WriterError(f"functions need RDB version 10 or later (target {self.version})")
         self._begin()
