@@ -204,10 +204,37 @@ def test_list_nodes_follow_the_size_limit():
     assert plan_list_nodes(values, 11, 5)[0]["count"] == 5
 
 
-def test_big_elements_get_plain_nodes_from_72():
+def test_big_elements_get_plain_nodes_from_74_and_valkey_8():
     values = [b"a", b"y" * 9000, b"b"]
-    assert [n["container"] for n in plan_list_nodes(values, 11, -2)] == [2, 1, 2]
+    assert [n["container"] for n in plan_list_nodes(values, 12, -2)] == [2, 1, 2]
+    assert [n["container"] for n in plan_list_nodes(values, 11, -2, dialect="valkey")] == [2, 1, 2]
+    assert [n["container"] for n in plan_list_nodes(values, 11, -2)] == [2, 2, 2]
     assert [n["container"] for n in plan_list_nodes(values, 10, -2)] == [2, 2, 2]
+    assert [n["container"] for n in plan_list_nodes(values, 10, -2, packed_threshold=5000)] == [2, 1, 2]
+
+
+def _stored_lists(folder: str):
+    from corpus import REAL
+
+    data = (REAL / folder / "dump.rdb").read_bytes()
+    return {r.key: r for r in read_records(data) if r.type == "list" and r.layout and "nodes" in r.layout}
+
+
+@pytest.mark.parametrize("folder,version,dialect", [
+    ("redis-5.0.14", 9, "redis"), ("redis-7.0.15", 10, "redis"), ("redis-7.2.6", 11, "redis"),
+    ("redis-7.4.1", 12, "redis"), ("valkey-8.0.1", 11, "valkey"), ("valkey-9.1.0", 80, "valkey")])
+def test_planned_list_nodes_match_what_servers_built(folder, version, dialect):
+    # Lists the corpus built with default limits by RPUSH (list:compressed used a count
+    # fill, list:plain a lowered DEBUG threshold, list:lpushed was built from the head).
+    lists = _stored_lists(folder)
+    for key in (b"list:big", b"list:bigelems", b"list:elem10k", b"list:strlens", b"list:ints"):
+        if key not in lists:
+            continue
+        rec = lists[key]
+        stored = [(n["count"], n["container"]) for n in rec.layout["nodes"]]
+        planned = [(n["count"], "plain" if n["container"] == 1 else "packed")
+                   for n in plan_list_nodes(rec.value, version, -2, dialect=dialect)]
+        assert planned == stored, key
 
 
 def test_list_compress_depth_compresses_inner_nodes():
@@ -323,3 +350,17 @@ def test_huge_and_empty_values_round_trip():
     for version in (9, 10, 11):
         back = read_records(write(recs, version, encodings="server"))
         assert keyspace_from_records(back) == keyspace_from_records(recs)
+
+
+def test_planned_stream_nodes_match_what_servers_built():
+    from corpus import REAL
+    from persistkit.rdbtools.writer import plan_stream_nodes
+
+    for folder in ("redis-5.0.14", "redis-7.2.6", "valkey-9.1.0"):
+        recs = {r.key: r for r in read_records((REAL / folder / "dump.rdb").read_bytes()) if r.type == "stream"}
+        sv = recs[b"stream:bignodes"].value  # split on stream-node-max-bytes, no deletions
+        stored = [[e.id for e in n.entries] for n in sv.nodes]
+        assert [[e.id for e in n.entries] for n in plan_stream_nodes(sv, 4096, 100)] == stored
+        main = recs[b"stream:main"].value
+        planned = plan_stream_nodes(main, 4096, 100)
+        assert [len(n.entries) for n in planned] == [100, 100, 100, main.length - 300]

@@ -115,6 +115,9 @@ class Thresholds:
     list_compress_depth: int = 0
     stream_node_max_bytes: int = 4096
     stream_node_max_entries: int = 100
+    # quicklist.c packed_threshold (DEBUG QUICKLIST-PACKED-THRESHOLD, default 1 GB):
+    # from 7.0 an element this big gets a PLAIN node of its own.
+    list_packed_threshold: int = 1 << 30
 
     @classmethod
     def names(cls) -> list[str]:

@@ -220,10 +220,17 @@ def zl_entry_size(item: bytes, prev: int) -> int:
     return n + (1 if prev < 254 else 5)
 
 
-def plan_list_nodes(values: list, version: int, fill: int) -> list[dict]:
+def plan_list_nodes(values: list, version: int, fill: int, packed_threshold: int = 1 << 30,
+                    dialect: str = "redis") -> list[dict]:
     """Node boundaries a server of ``version`` builds by RPUSHing ``values`` in order
-    (quicklist.c ``_quicklistNodeAllowInsert`` / 7.2's ``quicklistNodeExceedsLimit`` and
-    ``isLargeElement``)."""
+    (quicklist.c ``_quicklistNodeAllowInsert`` / ``quicklistNodeExceedsLimit``).
+
+    PLAIN nodes (``isLargeElement``): Redis 7.0 and 7.2 give one only to an element of
+    ``packed_threshold`` bytes (1 GB unless changed with DEBUG); Redis 7.4+ (RDB 12)
+    and Valkey 8+ also to any element bigger than the node limit (the negative fill's
+    byte limit, or 8 KB with a count fill) -- seen in the corpus: a 10000-byte element
+    is packed by 7.2.6 and PLAIN by 7.4.1 and Valkey 8.0.1."""
+    fill_rule = packed_threshold == 1 << 30 and (version >= 12 or (dialect == "valkey" and version >= 11))
     neg_limit = NEG_FILL_LIMITS[min(-fill - 1, 4)] if fill < 0 else None
     packed = version >= 10
     nodes: list[dict] = []
@@ -231,7 +238,8 @@ def plan_list_nodes(values: list, version: int, fill: int) -> list[dict]:
     prev = 0
     for item in values:
         sz = len(item)
-        if version >= 11 and (sz > neg_limit if fill < 0 else sz > SIZE_SAFETY_LIMIT):
+        if packed and (sz >= packed_threshold or fill_rule and (
+                sz > neg_limit if fill < 0 else sz > SIZE_SAFETY_LIMIT)):
             nodes.append({"count": 1, "container": QL_PLAIN})
             cur = None
             continue
@@ -268,6 +276,46 @@ def plan_list_nodes(values: list, version: int, fill: int) -> list[dict]:
             prev = e
     for n in nodes:
         n.pop("sz", None)
+    return nodes
+
+
+# t_stream.c STREAM_LISTPACK_MAX_SIZE: the hard cap on a node whatever the config says.
+STREAM_LISTPACK_MAX_SIZE = 1 << 30
+
+
+def _int_size(v: int) -> int:
+    return lp_entry_size(str(v).encode())
+
+
+def plan_stream_nodes(sv: model.StreamValue, max_bytes: int, max_entries: int) -> list:
+    """The listpack nodes XADDing the live entries in order would build (t_stream.c
+    ``streamAppendItem``): a new node when the node's bytes plus the new entry's field
+    and value lengths reach ``stream-node-max-bytes``, or when it holds
+    ``stream-node-max-entries`` entries. Tombstones of deleted entries are not kept."""
+    if max_bytes <= 0 or max_bytes > STREAM_LISTPACK_MAX_SIZE:
+        max_bytes = STREAM_LISTPACK_MAX_SIZE
+    nodes: list[model.StreamNode] = []
+    cur: Optional[model.StreamNode] = None
+    size = 0
+    for e in sv.entries():
+        total = sum(len(f) + len(v) for f, v in e.fields)
+        if cur is not None and (size + total >= max_bytes or (max_entries and len(cur.entries) >= max_entries)):
+            cur = None
+        if cur is None:
+            cur = model.StreamNode(e.id, [f for f, _ in e.fields], [])
+            nodes.append(cur)
+            # header + end byte, master entry: count, deleted, field count, fields, 0
+            size = 7 + _int_size(1) + _int_size(0) + _int_size(len(e.fields)) \
+                + sum(lp_entry_size(f) for f in cur.master_fields) + 1
+        same = [f for f, _ in e.fields] == cur.master_fields
+        ms, seq = e.id[0] - cur.master_id[0], e.id[1] - cur.master_id[1]
+        size += _int_size(2 if same else 0) + _int_size(ms) + _int_size(seq)
+        if same:
+            size += sum(lp_entry_size(v) for _, v in e.fields) + _int_size(len(e.fields) + 3)
+        else:
+            size += _int_size(len(e.fields)) + sum(lp_entry_size(f) + lp_entry_size(v) for f, v in e.fields) \
+                + _int_size(2 * len(e.fields) + 4)
+        cur.entries.append(model.StreamEntry(e.id, list(e.fields)))
     return nodes
 
 
@@ -397,7 +445,7 @@ class ValueEncoder:
         if nodes is None:
             th = self.thresholds
             nodes = plan_list_nodes(values, self.version if t == op.T_LIST_QUICKLIST_2 else min(self.version, 9),
-                                    th.list_max_listpack_size)
+                                    th.list_max_listpack_size, th.list_packed_threshold, self.dialect)
             depth = th.list_compress_depth
             if depth > 0:
                 for i, n in enumerate(nodes):
@@ -494,8 +542,12 @@ class ValueEncoder:
 
     def _stream(self, t: int, sv: model.StreamValue) -> bytes:
         s = self._str
-        out = [encode_length(len(sv.nodes))]
-        for node in sv.nodes:
+        nodes = sv.nodes
+        if self.encodings == "server":
+            th = self.thresholds
+            nodes = plan_stream_nodes(sv, th.stream_node_max_bytes, th.stream_node_max_entries)
+        out = [encode_length(len(nodes))]
+        for node in nodes:
             key, lp = _stream_node(node)
             out.append(s(key))
             out.append(s(lp))
