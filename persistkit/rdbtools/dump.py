@@ -93,3 +93,11 @@ def decode_payload(payload: bytes, *, check_crc: bool = True, decode: bool = Tru
     record.offset = 0
     record.length = len(payload)
     return record, version
+
+
+def encode_payload(record_or_value, version: int = 10, dialect: str = "redis", **kw) -> bytes:
+    """A DUMP payload for a model.Record (or a bare value with ``key_type=``), for the
+    given target RDB version; see ``rdbtools.writer.encode_payload`` for the options."""
+    from persistkit.rdbtools.writer import encode_payload as _encode
+
+    return _encode(record_or_value, version, dialect, **kw)
