@@ -1,0 +1,233 @@
+"""RESP2 on the server side: incremental request parsing with the server's limits, and
+reply encoding of the engine's reply values.
+
+kvencoding.resp parses AOF command streams (redis-check-aof's rules); a server has
+other rules (redis/src/networking.c processMultibulkBuffer / processInlineBuffer):
+limits that depend on authentication, proto-max-bulk-len, string2ll for lengths, and
+state kept across reads so that a large bulk is not re-scanned on every read. Those
+live here, next to the event loop that needs them.
+"""
+
+from __future__ import annotations
+
+from .numbers import parse_int
+from .reply import NIL_ARRAY, CommandError, Status
+
+INLINE_MAX = 64 * 1024               # PROTO_INLINE_MAX_SIZE
+MBULK_BIG_ARG = 32 * 1024            # PROTO_MBULK_BIG_ARG
+UNAUTH_MAX_ARGS = 10
+UNAUTH_MAX_BULK = 16384
+INT_MAX = (1 << 31) - 1
+
+
+class ProtocolError(Exception):
+    """Bad client input: reply ``-ERR <message>`` and close the connection."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = "ERR " + message
+
+
+class RequestReader:
+    """Feed bytes, pull commands. ``next(authenticated)`` returns ``list[bytes]`` (maybe
+    empty: an empty line or ``*0``), or None when more input is needed."""
+
+    __slots__ = ("buf", "pos", "argc", "args", "bulk_len", "max_bulk")
+
+    def __init__(self, max_bulk: int = 512 * 1024 * 1024) -> None:
+        self.buf = bytearray()
+        self.pos = 0
+        self.argc = 0          # arguments still to read of the current multibulk (0 = none open)
+        self.args: list[bytes] = []
+        self.bulk_len = -1
+        self.max_bulk = max_bulk
+
+    def feed(self, data: bytes) -> None:
+        if self.pos:
+            del self.buf[:self.pos]
+            self.pos = 0
+        self.buf += data
+
+    def pending(self) -> int:
+        return len(self.buf) - self.pos
+
+    def next(self, authenticated: bool = True):
+        if self.argc:
+            return self._multibulk(authenticated)
+        buf, p = self.buf, self.pos
+        if p >= len(buf):
+            return None
+        if buf[p] == 42:  # '*'
+            return self._multibulk(authenticated)
+        return self._inline()
+
+    # -- inline -------------------------------------------------------------------------
+    def _inline(self):
+        buf, p = self.buf, self.pos
+        nl = buf.find(b"\n", p)
+        if nl < 0:
+            if len(buf) - p > INLINE_MAX:
+                raise ProtocolError("Protocol error: too big inline request")
+            return None
+        line = bytes(buf[p:nl])
+        if line.endswith(b"\r"):
+            line = line[:-1]
+        self.pos = nl + 1
+        args = split_args(line)
+        if args is None:
+            raise ProtocolError("Protocol error: unbalanced quotes in request")
+        return args
+
+    # -- multibulk -------------------------------------------------------------------------
+    def _multibulk(self, authenticated: bool):
+        buf = self.buf
+        if not self.argc:
+            p = self.pos
+            cr = buf.find(b"\r", p)
+            if cr < 0:
+                if len(buf) - p > INLINE_MAX:
+                    raise ProtocolError("Protocol error: too big mbulk count string")
+                return None
+            if cr + 1 >= len(buf):
+                return None  # the \n is not there yet
+            n = parse_int(bytes(buf[p + 1:cr]))
+            if n is None or n > INT_MAX:
+                raise ProtocolError("Protocol error: invalid multibulk length")
+            if n > UNAUTH_MAX_ARGS and not authenticated:
+                raise ProtocolError("Protocol error: unauthenticated multibulk length")
+            self.pos = cr + 2
+            if n <= 0:
+                return []
+            self.argc = n
+            self.args = []
+            self.bulk_len = -1
+        while self.argc:
+            p = self.pos
+            if self.bulk_len == -1:
+                cr = buf.find(b"\r", p)
+                if cr < 0:
+                    if len(buf) - p > INLINE_MAX:
+                        raise ProtocolError("Protocol error: too big bulk count string")
+                    return None
+                if cr + 1 >= len(buf):
+                    return None
+                if buf[p] != 36:  # '$'
+                    raise ProtocolError(f"Protocol error: expected '$', got '{chr(buf[p])}'")
+                n = parse_int(bytes(buf[p + 1:cr]))
+                if n is None or n < 0 or n > self.max_bulk:
+                    raise ProtocolError("Protocol error: invalid bulk length")
+                if n > UNAUTH_MAX_BULK and not authenticated:
+                    raise ProtocolError("Protocol error: unauthenticated bulk length")
+                self.pos = p = cr + 2
+                self.bulk_len = n
+            n = self.bulk_len
+            if len(buf) - p < n + 2:
+                return None  # wait for the whole bulk (and its CRLF)
+            self.args.append(bytes(buf[p:p + n]))
+            self.pos = p + n + 2
+            self.bulk_len = -1
+            self.argc -= 1
+        args, self.args = self.args, []
+        return args
+
+
+_ESC = {ord("n"): 10, ord("r"): 13, ord("t"): 9, ord("b"): 8, ord("a"): 7}
+_HEX = b"0123456789abcdefABCDEF"
+
+
+def split_args(line: bytes):
+    """sdssplitargs: words, "double quoted" (with \\n \\xHH ... escapes) or 'single quoted';
+    None for unbalanced quotes or a closing quote not followed by a space."""
+    out = []
+    i, n = 0, len(line)
+    while True:
+        while i < n and line[i] in b" \n\r\t\v\f":
+            i += 1
+        if i >= n:
+            return out
+        cur = bytearray()
+        inq = insq = False
+        while True:
+            if inq:
+                if i >= n:
+                    return None
+                c = line[i]
+                if c == 92 and i + 3 < n and line[i + 1] == 120 and line[i + 2] in _HEX and line[i + 3] in _HEX:
+                    cur.append(int(line[i + 2:i + 4], 16))
+                    i += 3
+                elif c == 92 and i + 1 < n:
+                    i += 1
+                    cur.append(_ESC.get(line[i], line[i]))
+                elif c == 34:
+                    if i + 1 < n and line[i + 1] not in b" \n\r\t\v\f":
+                        return None
+                    i += 1
+                    break
+                else:
+                    cur.append(c)
+            elif insq:
+                if i >= n:
+                    return None
+                c = line[i]
+                if c == 92 and i + 1 < n and line[i + 1] == 39:
+                    i += 1
+                    cur.append(39)
+                elif c == 39:
+                    if i + 1 < n and line[i + 1] not in b" \n\r\t\v\f":
+                        return None
+                    i += 1
+                    break
+                else:
+                    cur.append(c)
+            else:
+                if i >= n:
+                    break
+                c = line[i]
+                if c in b" \n\r\t\v\f":
+                    break
+                if c == 34:
+                    inq = True
+                elif c == 39:
+                    insq = True
+                else:
+                    cur.append(c)
+            i += 1
+        out.append(bytes(cur))
+
+
+def encode_reply(value, out: list) -> None:
+    """Append the RESP2 bytes of a reply value to ``out``."""
+    t = type(value)
+    if t is bytes:
+        out.append(b"$%d\r\n" % len(value))
+        out.append(value)
+        out.append(b"\r\n")
+    elif t is int:
+        out.append(b":%d\r\n" % value)
+    elif value is None:
+        out.append(b"$-1\r\n")
+    elif t is list or t is tuple:
+        out.append(b"*%d\r\n" % len(value))
+        append = out.append
+        for v in value:
+            if type(v) is bytes:  # the common case (LRANGE, MGET ...) without recursion
+                append(b"$%d\r\n%s\r\n" % (len(v), v))
+            else:
+                encode_reply(v, out)
+    elif t is Status:
+        out.append(b"+" + value.encode() + b"\r\n")
+    elif isinstance(value, CommandError):
+        msg = value.message.replace("\r", " ").replace("\n", " ")
+        out.append(b"-" + msg.encode("utf-8", "replace") + b"\r\n")
+    elif t is bool:
+        out.append(b":1\r\n" if value else b":0\r\n")
+    elif value is NIL_ARRAY:
+        out.append(b"*-1\r\n")
+    elif t is bytearray or t is memoryview:
+        encode_reply(bytes(value), out)
+    elif t is str:
+        encode_reply(value.encode(), out)
+    elif t is float:
+        encode_reply(b"%.17g" % value, out)
+    else:
+        raise TypeError(f"cannot encode reply {t.__name__}")
