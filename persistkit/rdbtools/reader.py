@@ -62,6 +62,7 @@ from persistkit.kvencoding import listpack as _lp
 from persistkit.kvencoding import streamnode as _sn
 from persistkit.kvencoding import ziplist as _zl
 from persistkit.kvencoding import zipmap as _zm
+from persistkit.kvencoding.numbers import canonical_int
 from persistkit.kvencoding.source import ByteSource
 from persistkit.rdbtools import model
 from persistkit.rdbtools import opcodes as op
@@ -96,6 +97,9 @@ def module_name(module_id: int) -> str:
         chars.append(MODULE_NAME_CHARSET[mid & 63])
         mid >>= 6
     return "".join(reversed(chars))
+
+
+_INT_START = frozenset(b"-0123456789")
 
 
 def _itob(v) -> bytes:
@@ -138,6 +142,7 @@ class RDBReader:
         self.header = self._read_header()
         self.dialect = "valkey" if self.header.magic == "VALKEY" else "redis"
         self._types = op.type_table(self.dialect)
+        self._update_embed_limit()
         self._value_readers = self._build_value_readers()
         self._started = False
 
@@ -259,10 +264,18 @@ class RDBReader:
             if start is None:
                 start = at
             self._key = None
-            try:
-                key = read_string(src, "key")
-            except FormatError as exc:
-                raise exc.with_context(file=name)
+            buf = src.buf
+            pos = src.pos
+            if pos < len(buf) and buf[pos] < 0x40 and pos + 1 + buf[pos] <= len(buf):
+                # Hot path: a short raw key already in the window.
+                end = pos + 1 + buf[pos]
+                key = buf[pos + 1:end]
+                src.pos = end
+            else:
+                try:
+                    key = read_string(src, "key")
+                except FormatError as exc:
+                    raise exc.with_context(file=name)
             self._key = key
             rec = Record(db=self.db, key=key, type=entry[0], rdb_type=t, encoding="",
                          offset=start, expire_ms=expire, idle=idle, freq=freq)
@@ -379,6 +392,7 @@ class RDBReader:
             if key in (b"redis-ver", b"valkey-ver"):
                 self.server_version = value.decode("ascii", "replace")
                 self._valkey_writer = key == b"valkey-ver"
+                self._update_embed_limit()
             return model.Aux(key, value, at, src.tell() - at)
         if t == op.OP_SELECTDB:
             self.db = read_length(src, "db number")
@@ -515,6 +529,19 @@ class RDBReader:
     # -- strings
     def _v_string(self, rec: model.Record) -> None:
         src = self.src
+        buf = src.buf
+        pos = src.pos
+        if pos < len(buf) and buf[pos] < 0x40 and pos + 1 + buf[pos] <= len(buf):
+            # Hot path: a short raw value already in the window.
+            n = buf[pos]
+            value = buf[pos + 1:pos + 1 + n]
+            src.pos = pos + 1 + n
+            rec.encoding = self._string_encoding(value, n, rec)
+            if self.decode:
+                rec.value = value
+            rec.size_hint = n
+            rec.layout = {"string": "raw"}
+            return
         n, encoded = read_length_or_encoding(src, "string value")
         if not encoded:
             if self.decode or n <= 20:
@@ -571,12 +598,10 @@ class RDBReader:
                             expected="INT8, INT16, INT32 or LZF (0-3)", found=f"encoding {n}")
 
     def _string_encoding(self, value: Optional[bytes], n: int, rec: model.Record) -> str:
-        if n <= 20 and value is not None:
-            from persistkit.kvencoding.numbers import canonical_int
-
-            if canonical_int(bytes(value)) is not None:
-                return "int"
-        limit = self._embed_limit
+        # tryObjectEncoding: a canonical integer of at most 20 chars becomes "int".
+        if n <= 20 and value is not None and n and value[0] in _INT_START and canonical_int(value) is not None:
+            return "int"
+        limit = self._embed
         if limit is None:
             return "embstr" if n <= EMBSTR_LIMIT else "raw"
         # Valkey 8.1+ (object.c shouldEmbedStringObject): the robj, its key, its expire
@@ -588,14 +613,15 @@ class RDBReader:
         size = 8 + (khdr + k + 1 + 1) + (8 if rec.expire_ms is not None else 0) + (3 + n + 1)
         return "embstr" if size <= limit else "raw"
 
-    @property
-    def _embed_limit(self) -> Optional[int]:
+    def _update_embed_limit(self) -> None:
         if self.dialect == "valkey":
-            return 128
+            self._embed = 128
+            return
         v = self.server_version
         if self._valkey_writer and v and v.startswith("8.") and not v.startswith("8.0."):
-            return 64
-        return None
+            self._embed = 64
+        else:
+            self._embed = None
 
     # -- plain collections (types 1-5): a count then strings
     def _plain_count(self, rec: model.Record, what: str) -> int:
