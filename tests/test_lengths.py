@@ -294,3 +294,9 @@ def test_encode_string_reproduces_real_servers():
         assert not missing, (folder.name, len(missing), missing[:3])
         checked += len(records)
     assert checked > 1000
+
+
+def test_encode_accepts_bytes_like():
+    assert L.encode_string(memoryview(b"123")) == L.encode_string(b"123") == b"\xc0\x7b"
+    assert L.encode_string(bytearray(b"a" * 30)) == L.encode_string(b"a" * 30)
+    assert L.read_string(src(L.encode_string(b"a" * 30, lzf_legacy=True))) == b"a" * 30

@@ -347,3 +347,9 @@ def test_empty():
         L.decompress(b"", 1)
     with pytest.raises(FormatError):
         L.decompress(b"\x00a", 0)
+
+
+def test_bytes_like_inputs():
+    c = L.compress(b"abcabcabcabcabcabcabc")
+    assert L.decompress(bytearray(c), 21) == L.decompress(memoryview(c), 21) == b"abcabcabcabcabcabcabc"
+    assert L.compress(bytearray(b"x" * 50)) == L.compress(b"x" * 50) == L.compress_py(memoryview(b"x" * 50))

@@ -383,6 +383,8 @@ def try_integer_encoding(data: bytes) -> Optional[bytes]:
     text (string2ll + ll2string round trip) of a value in the INT32 range."""
     if not data or len(data) > INT_ENCODING_MAX_LEN:
         return None
+    if type(data) is not bytes:
+        data = bytes(data)
     from .numbers import canonical_int
 
     v = canonical_int(data)
@@ -407,10 +409,13 @@ def encode_lzf_blob(compressed: bytes, original_len: int) -> bytes:
     return b"\xc3" + encode_length(len(compressed)) + encode_length(original_len) + compressed
 
 
-def encode_string(data: bytes, *, compress: bool = True) -> bytes:
+def encode_string(data: bytes, *, compress: bool = True, lzf_legacy: bool = False) -> bytes:
     """rdbSaveRawString byte for byte: int encoding for short canonical integers, LZF when
     ``compress`` (rdbcompression yes), the string is longer than 20 bytes and the compressor
-    output fits in len-4 bytes (rdbSaveLzfStringObject), else a length and the raw bytes."""
+    output fits in len-4 bytes (rdbSaveLzfStringObject), else a length and the raw bytes.
+    ``lzf_legacy``: compress as Redis 2.x-3.0 did (see lzf.compress)."""
+    if type(data) is not bytes:
+        data = bytes(data)
     n = len(data)
     if n <= INT_ENCODING_MAX_LEN:
         enc = try_integer_encoding(data)
@@ -419,7 +424,7 @@ def encode_string(data: bytes, *, compress: bool = True) -> bytes:
     if compress and n > LZF_MIN_LEN:
         from .lzf import compress as lzf_compress
 
-        packed = lzf_compress(data, n - 4)
+        packed = lzf_compress(data, n - 4, legacy=lzf_legacy)
         if packed:
             return encode_lzf_blob(packed, n)
-    return encode_length(n) + bytes(data)
+    return encode_length(n) + data

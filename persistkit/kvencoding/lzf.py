@@ -53,6 +53,8 @@ def decompress(data: bytes, out_len: int, base: int = 0) -> bytes:
 
     ``base`` is the absolute offset of ``data[0]`` in the input, so error offsets point
     into the file. Raises FormatError (TruncatedError when the data ends inside an item)."""
+    if type(data) is not bytes:
+        data = bytes(data)
     clen = len(data)
     if out_len < 0:
         raise FormatError("negative LZF output length", base)
