@@ -109,12 +109,18 @@ def _normalize_streams(got: dict, want: dict, target_version: int) -> None:
                     gc["seen_time_ms"] = None
 
 
+SERVER_CASES = [(f, 10, "server") for f in FOLDERS if f.name in ("redis-5.0.14", "redis-7.4.1", "valkey-9.1.0")]
+
+
 @pytest.mark.redis
-@pytest.mark.parametrize("target", [9, 10])
-@pytest.mark.parametrize("folder", FOLDERS, ids=[f.name for f in FOLDERS])
-def test_converted_file_loads_into_redis_70_with_the_expected_keyspace(folder, target, tmp_path):
+@pytest.mark.parametrize("folder,target,encodings",
+                         [(f, t, "keep") for f in FOLDERS for t in (9, 10)] + SERVER_CASES,
+                         ids=[f"{f.name}-{t}-keep" for f in FOLDERS for t in (9, 10)]
+                         + [f"{f.name}-{t}-server" for f, t, _ in SERVER_CASES])
+def test_converted_file_loads_into_redis_70_with_the_expected_keyspace(folder, target, encodings, tmp_path):
     out = tmp_path / "out.rdb"
-    r = run("convert", folder / "dump.rdb", "-o", out, "--rdb-version", target, "--allow-loss", "--json")
+    r = run("convert", folder / "dump.rdb", "-o", out, "--rdb-version", target, "--allow-loss", "--json",
+            "--encodings", encodings)
     assert r.exit_code == 0, r.output
     now = int(time.time() * 1000)
     want = _live(expected_keyspace(folder), now)
@@ -132,6 +138,9 @@ def test_converted_file_loads_into_redis_70_with_the_expected_keyspace(folder, t
     assert diff_keyspaces(got, want) == []
     expected_funcs = expected_functions(folder) or []
     assert len(funcs) == (len(expected_funcs) if target >= 10 else 0)
+    from persistkit.rdbtools.encoding_policy import available_types
+
+    assert {rec.rdb_type for rec in records_of(out)} <= available_types(target)
 
 
 # -- dialects -----------------------------------------------------------------------

@@ -120,11 +120,11 @@ def register(main) -> None:
         try:
             version, dialect = chosen if chosen else (None, None)
             try:
-                with atomic_output(output) as out:
+                with atomic_output(output) as out, _progress(stream) as progress:
                     result = convert_rdb(stream, out, version=version, dialect=dialect,
                                          encodings=encodings, thresholds=thresholds or None,
                                          key_filter=key_filter, allow_loss=allow_loss,
-                                         compress=not no_compress)
+                                         compress=not no_compress, progress=progress)
             except LossRefused as refused:
                 render_convert(refused.result, output, as_json)
                 return EXIT_PROBLEM
@@ -241,6 +241,35 @@ def register(main) -> None:
             return EXIT_OK
         render_payload_encoded(payload, version, rdb_type, key_type, as_json)
         return EXIT_OK
+
+
+class _progress:
+    """A rich progress bar on stderr when it is a terminal; a no-op callback otherwise."""
+
+    def __init__(self, stream) -> None:
+        from persistkit.kvencoding.fileio import input_size
+        from persistkit.render.common import progress_enabled
+
+        self.total = input_size(stream)
+        self.bar = None
+        if progress_enabled():
+            from rich.progress import Progress
+
+            from persistkit.render.common import stderr_console
+
+            self.bar = Progress(console=stderr_console(), transient=True)
+
+    def __enter__(self):
+        if self.bar is None:
+            return None
+        self.bar.__enter__()
+        task = self.bar.add_task("converting", total=self.total)
+        return lambda offset: self.bar.update(task, completed=offset)
+
+    def __exit__(self, *exc):
+        if self.bar is not None:
+            self.bar.__exit__(*exc)
+        return False
 
 
 def _maybe_hex(data: bytes, forced: bool) -> bytes:

@@ -125,8 +125,11 @@ def convert_rdb(source, out: BinaryIO, *, version: Optional[int] = None, dialect
                 encodings: str = "keep", thresholds: Optional[dict] = None,
                 key_filter: Optional[Callable[[model.Record], bool]] = None,
                 allow_loss: bool = False, compress: bool = True, checksum: bool = True,
-                name: Optional[str] = None) -> ConvertResult:
-    """Stream ``source`` (bytes, ByteSource or binary stream of an RDB) into ``out``."""
+                name: Optional[str] = None,
+                progress: Optional[Callable[[int], None]] = None) -> ConvertResult:
+    """Stream ``source`` (bytes, ByteSource or binary stream of an RDB) into ``out``.
+
+    ``progress(offset)`` is called after each key with the input offset reached."""
     from persistkit.rdbtools.reader import RDBReader
 
     reader = RDBReader(source, decode=True, name=name)
@@ -146,6 +149,8 @@ def convert_rdb(source, out: BinaryIO, *, version: Optional[int] = None, dialect
     for item in reader:
         if isinstance(item, model.Record):
             res.keys_read += 1
+            if progress is not None:
+                progress(item.offset + item.length)
             if filtering and not key_filter(item):
                 res.keys_filtered += 1
                 continue
