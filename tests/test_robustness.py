@@ -140,3 +140,30 @@ def test_mutations_of_a_full_real_dump():
             except FormatError:
                 pass
             verify_rdb("fuzz.rdb", data=m)
+
+
+def _rdb(body: bytes, version: int = 12) -> bytes:
+    from persistkit.kvencoding.crc64 import crc64
+
+    raw = b"REDIS%04d" % version + b"\xfe\x00" + body + b"\xff"
+    return raw + crc64(raw).to_bytes(8, "little")
+
+
+def test_odd_element_counts_are_reported_not_crashed():
+    # Found by bench/fuzz_rdb.py: a listpack-ex whose element count is not a multiple
+    # of 3 (and a zset listpack with an odd count) must be a reported problem.
+    from persistkit.kvencoding.lengths import encode_string
+    from persistkit.kvencoding.listpack import listpack_encode
+
+    lp_ex = listpack_encode([b"f1", b"v1", 0, b"f2"])
+    bad_ex = b"\x19" + encode_string(b"h", compress=False) + (0).to_bytes(8, "little") + \
+        encode_string(lp_ex, compress=False)
+    bad_z = b"\x11" + encode_string(b"z", compress=False) + \
+        encode_string(listpack_encode([b"m1", 1, b"m2"]), compress=False)
+    good = b"\x00" + encode_string(b"k", compress=False) + encode_string(b"v", compress=False)
+    data = _rdb(bad_ex + bad_z + good)
+    with pytest.raises(FormatError):
+        list(RDBReader(data))
+    rep = verify_rdb("odd.rdb", data=data)
+    assert sorted(p.key for p in rep.problems if p.code == "bad-value") == [b"h", b"z"]
+    assert rep.stats["keys"] == 1

@@ -951,7 +951,7 @@ class RDBReader:
             self._problem(self._err(f"{what} holds an odd number of elements", rec.offset,
                                     expected="member/score pairs", found=f"{len(items)} elements"))
         pairs = []
-        for i in range(0, len(items), 2):
+        for i in range(0, len(items) - 1, 2):
             s = items[i + 1]
             if s.__class__ is int:
                 score = float(s)
@@ -993,12 +993,13 @@ class RDBReader:
                                     found=f"{len(items)} elements"))
         pairs = []
         expires = {}
-        for i in range(0, len(items), 3):
+        for i in range(0, len(items) - 2, 3):
             f = _itob(items[i])
             ttl = items[i + 2]
             if ttl.__class__ is not int:
                 self._problem(self._err("non-integer field TTL in hash listpack-ex", rec.offset,
                                         expected="an integer", found=repr(ttl[:40])))
+                ttl = 0
             if ttl:
                 expires[f] = ttl
             pairs.append((f, _itob(items[i + 1])))
