@@ -364,3 +364,15 @@ def test_planned_stream_nodes_match_what_servers_built():
         main = recs[b"stream:main"].value
         planned = plan_stream_nodes(main, 4096, 100)
         assert [len(n.entries) for n in planned] == [100, 100, 100, main.length - 300]
+
+
+@pytest.mark.parametrize("version", [7, 10])
+def test_nan_score_is_written_as_the_server_would_and_refused_on_read_like_it(version):
+    from persistkit.kvencoding.errors import FormatError
+
+    rec = R(b"z", "zset", [(b"a%d" % i, math.nan if i == 0 else float(i)) for i in range(200)])
+    data = write([rec], version, encodings="server")
+    nan_bytes = b"\xfd" if version < 8 else struct.pack("<d", math.nan)
+    assert nan_bytes in data
+    with pytest.raises(FormatError, match="NaN"):  # rdbLoadObject: "Zset with NAN score detected"
+        read_records(data)

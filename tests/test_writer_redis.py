@@ -228,3 +228,16 @@ def test_every_corpus_payload_reencoded_for_70_restores_to_its_value(redis_serve
                     if wc["seen_time_ms"] is None:
                         c["seen_time_ms"] = None
     assert diff_keyspaces(got, want) == []
+
+
+def test_server_refuses_a_nan_score_in_a_skiplist_zset(redis_server):
+    """rdbLoadObject refuses a NaN score in a skiplist zset, as our reader does. (A
+    listpack zset with a "nan" score text is accepted by 7.0's RESTORE: its integrity
+    check does not parse scores; the reader is stricter there.)"""
+    import math
+
+    import redis
+
+    rec = R(0, b"z", "zset", [(b"a%d" % i, math.nan if i == 0 else float(i)) for i in range(200)])
+    with pytest.raises(redis.ResponseError, match="Bad data format"):
+        redis_server.client().execute_command("RESTORE", b"z", 0, encode_payload(rec, 10))

@@ -263,7 +263,7 @@ def keep_type(rec: model.Record, version: int, dialect: str, th: Thresholds,
         return _zset_type(rec.value, version, th)
     if fam == model.HASH:
         ttl_source = source_type_has_field_ttls(rt, source_dialect)
-        if ttl_source and has_field_ttls(version, dialect):
+        if ttl_source and rec.field_expires and has_field_ttls(version, dialect):
             if dialect == VALKEY:
                 return op.T_VALKEY_HASH_2
             # Valkey keeps every volatile hash as a hashtable (22): the Redis
