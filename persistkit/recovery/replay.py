@@ -220,8 +220,12 @@ class Replayer:
     def __init__(self, path, options: Optional[ReplayOptions] = None, *,
                  keyspace: Optional[Keyspace] = None,
                  on_skip: Optional[Callable[[CommandRef], None]] = None,
-                 progress: Optional[Callable[[int], None]] = None) -> None:
+                 progress: Optional[Callable[[int], None]] = None,
+                 snapshot_sink: Optional[Callable[[object], int]] = None) -> None:
         self.path = str(path)
+        # snapshot_sink(Record | Function) -> keys taken: where snapshot items go instead of
+        # the keyspace (merge streams a snapshot into its output this way).
+        self.snapshot_sink = snapshot_sink
         self.options = options or ReplayOptions()
         self.reader = AOFReader(self.path)
         self.ks = keyspace if keyspace is not None else Keyspace(expiry=False)
@@ -346,9 +350,15 @@ class Replayer:
             if item.type == model.MODULE:
                 res.module_keys_dropped += 1
                 return
-            res.snapshot_keys += self.ks.load_records((item,))
+            if self.snapshot_sink is not None:
+                res.snapshot_keys += self.snapshot_sink(item)
+            else:
+                res.snapshot_keys += self.ks.load_records((item,))
         elif isinstance(item, model.Function):
-            self.ks.load_records((item,))
+            if self.snapshot_sink is not None:
+                self.snapshot_sink(item)
+            else:
+                self.ks.load_records((item,))
         elif isinstance(item, model.Aux):
             if item.key == b"redis-ver" and not self._compat_fixed:
                 self._compat_fixed = True
