@@ -278,6 +278,12 @@ def _read_lzf(src: ByteSource, start: int, what: str) -> bytes:
         raise
 
 
+def read_lzf_body(src: ByteSource, start: int, what: str = "string") -> bytes:
+    """The rest of an LZF string once its 0xC3 prefix has been consumed (``start``: the
+    prefix's offset, for messages): lengths, data, strict decompression."""
+    return _read_lzf(src, start, what)
+
+
 def read_string(src: ByteSource, what: str = "string") -> bytes:
     """One RDB string (rdbGenericLoadStringObject): integers come back as decimal text."""
     start = src.base + src.pos

@@ -19,6 +19,9 @@ literal run or copy past ``out_len`` (E2BIG), input ending inside an item or a
 back-reference before the output start (EINVAL), and an output shorter than ``out_len``
 ("Invalid LZF compressed string" in rdbLoadLzfStringObject). Since every item produces at
 least one byte, leftover input after ``out_len`` bytes shows up as "output overflow".
+All of these are plain FormatErrors, never TruncatedError: the compressed blob has a
+known length, so a short one is corrupt data, not a cut file (the caller's ByteSource
+reports a file that really ends inside the blob).
 
 Compression reproduces redis/redis src/lzf_c.c as Redis builds it (lzfP.h: HLOG 16,
 VERY_FAST 1, ULTRA_FAST 0, INIT_HTAB 0), see ``compress``.
@@ -29,7 +32,7 @@ every failure it reports is re-run through the pure decoder for a precise error 
 
 from __future__ import annotations
 
-from .errors import FormatError, TruncatedError
+from .errors import FormatError
 
 try:  # optional C fast path
     import lzf as _clzf
@@ -52,7 +55,7 @@ def decompress(data: bytes, out_len: int, base: int = 0) -> bytes:
     """Decode LZF ``data`` that must produce exactly ``out_len`` bytes.
 
     ``base`` is the absolute offset of ``data[0]`` in the input, so error offsets point
-    into the file. Raises FormatError (TruncatedError when the data ends inside an item)."""
+    into the file. Raises FormatError."""
     if type(data) is not bytes:
         data = bytes(data)
     clen = len(data)
@@ -96,7 +99,7 @@ def decompress_py(data: bytes, out_len: int, base: int = 0) -> bytes:
                                   found=f"{op + run} bytes at least")
             end = ip + run
             if end > in_len:
-                raise TruncatedError("LZF literal run runs past the end of the data", base + item,
+                raise FormatError("LZF literal run runs past the end of the data", base + item,
                                      expected=f"{run} literal bytes", found=f"{in_len - ip} bytes left")
             out += data[ip:end]
             ip = end
@@ -104,13 +107,13 @@ def decompress_py(data: bytes, out_len: int, base: int = 0) -> bytes:
         else:
             n = ctrl >> 5
             if ip >= in_len:
-                raise TruncatedError("LZF back-reference cut short", base + item,
+                raise FormatError("LZF back-reference cut short", base + item,
                                      expected="offset byte", found="end of data")
             if n == 7:
                 n += data[ip]
                 ip += 1
                 if ip >= in_len:
-                    raise TruncatedError("LZF back-reference cut short", base + item,
+                    raise FormatError("LZF back-reference cut short", base + item,
                                          expected="offset byte", found="end of data")
             back = ((ctrl & 0x1F) << 8) + data[ip] + 1
             ip += 1
@@ -131,7 +134,7 @@ def decompress_py(data: bytes, out_len: int, base: int = 0) -> bytes:
                 out += (pattern * reps)[:n]
             op += n
     if op != out_len:
-        raise TruncatedError("LZF data ends before the uncompressed length is reached", base + in_len,
+        raise FormatError("LZF data ends before the uncompressed length is reached", base + in_len,
                              expected=f"{out_len} output bytes", found=f"{op} bytes")
     return bytes(out)
 
