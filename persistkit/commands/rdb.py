@@ -6,7 +6,6 @@ manifest, and an RDB followed by RESP (single-file hybrid AOF) go to the AOF sid
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 
@@ -88,8 +87,6 @@ def register(main) -> None:
 
         with progress_bar("inspect") as progress:
             data = inspect_rdb(path, top=top, progress=progress)
-        if data.get("trailing_resp"):
-            return _inspect_aof(path, as_json)
         if as_json:
             emit_json(data)
         else:
@@ -185,5 +182,3 @@ def register(main) -> None:
                 run(out)
         return EXIT_OK
 
-
-__all__ = ["register", "json"]

@@ -73,7 +73,6 @@ _I64 = struct.Struct("<q")
 _U16 = struct.Struct("<H")
 _U32 = struct.Struct("<I")
 _F64 = struct.Struct("<d")
-_F32 = struct.Struct("<f")
 _STREAM_ID = struct.Struct(">QQ")
 
 # SCG_INVALID_ENTRIES_READ (-1) saved with rdbSaveLen as an unsigned 64-bit length.
