@@ -110,6 +110,7 @@ def register(main) -> None:
         from persistkit.render.convert import render_convert
 
         chosen = _target(rdb_version, target)
+        path, notes = _resolve_input(path)
         if path != "-" and os.path.exists(output) and same_file(path, output):
             raise UsageProblem(f"{output}: the output must not be the input file")
         if os.path.isdir(output):
@@ -136,6 +137,8 @@ def register(main) -> None:
                 raise UsageProblem(str(exc)) from None
         finally:
             stream.close()
+        for note in notes:
+            click.echo(f"persistkit: note: {note}", err=True)
         render_convert(result, output, as_json)
         return EXIT_OK
 
@@ -241,6 +244,43 @@ def register(main) -> None:
             return EXIT_OK
         render_payload_encoded(payload, version, rdb_type, key_type, as_json)
         return EXIT_OK
+
+
+def _resolve_input(path: str) -> tuple[str, list[str]]:
+    """A multi-part AOF folder or its manifest stands for its base file when that is an
+    RDB (the snapshot part); increments are not folded in (that is merge/replay's job)."""
+    if path == "-":
+        return path, []
+    manifest = None
+    if os.path.isdir(path):
+        found = [f for f in sorted(os.listdir(path)) if f.endswith(".manifest")]
+        if len(found) != 1:
+            return path, []  # open_input says "is a directory"
+        manifest = os.path.join(path, found[0])
+    elif path.endswith(".manifest"):
+        manifest = path
+    if manifest is None:
+        return path, []
+    from persistkit.aoftools.manifest import parse_manifest
+
+    folder = os.path.dirname(manifest)
+    with open(manifest, "rb") as fh:
+        m = parse_manifest(fh.read(), file=manifest)
+    if m.base is None:
+        raise UsageProblem(f"{manifest}: the manifest names no base file to convert")
+    name = m.base.name
+    if os.path.basename(name) != name or name in (".", ".."):
+        raise UsageProblem(f"{manifest}: base file name {name!r} leads outside its folder")
+    base = os.path.join(folder, name)
+    with open(base, "rb") as fh:
+        if fh.read(5) not in (b"REDIS", b"VALKE"):
+            raise UsageProblem(f"{base}: the base is a RESP AOF, not an RDB (use replay or merge)")
+    notes = [f"converting the AOF base {base}"]
+    incr = [i.name for i in m.incrs if os.path.getsize(os.path.join(folder, i.name)) > 0] \
+        if all(os.path.basename(i.name) == i.name for i in m.incrs) else []
+    if incr:
+        notes.append(f"{len(incr)} increment file(s) not folded in ({', '.join(incr)}): use merge/replay")
+    return base, notes
 
 
 class _progress:
