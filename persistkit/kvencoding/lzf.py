@@ -100,7 +100,7 @@ def decompress_py(data: bytes, out_len: int, base: int = 0) -> bytes:
             end = ip + run
             if end > in_len:
                 raise FormatError("LZF literal run runs past the end of the data", base + item,
-                                     expected=f"{run} literal bytes", found=f"{in_len - ip} bytes left")
+                                  expected=f"{run} literal bytes", found=f"{in_len - ip} bytes left")
             out += data[ip:end]
             ip = end
             op += run
@@ -108,13 +108,13 @@ def decompress_py(data: bytes, out_len: int, base: int = 0) -> bytes:
             n = ctrl >> 5
             if ip >= in_len:
                 raise FormatError("LZF back-reference cut short", base + item,
-                                     expected="offset byte", found="end of data")
+                                  expected="offset byte", found="end of data")
             if n == 7:
                 n += data[ip]
                 ip += 1
                 if ip >= in_len:
                     raise FormatError("LZF back-reference cut short", base + item,
-                                         expected="offset byte", found="end of data")
+                                      expected="offset byte", found="end of data")
             back = ((ctrl & 0x1F) << 8) + data[ip] + 1
             ip += 1
             n += 2
@@ -135,7 +135,7 @@ def decompress_py(data: bytes, out_len: int, base: int = 0) -> bytes:
             op += n
     if op != out_len:
         raise FormatError("LZF data ends before the uncompressed length is reached", base + in_len,
-                             expected=f"{out_len} output bytes", found=f"{op} bytes")
+                          expected=f"{out_len} output bytes", found=f"{op} bytes")
     return bytes(out)
 
 
