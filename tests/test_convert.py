@@ -250,9 +250,9 @@ def test_corrupt_input_exits_1_and_leaves_nothing(tmp_path):
 def test_multipart_aof_folder_converts_its_rdb_base(tmp_path):
     folder = REAL / "redis-7.0.15"
     out = tmp_path / "base.rdb"
-    r = run("convert", folder / "aof-hybrid" / "appendonlydir", "-o", out, "--json")
+    r = run("convert", folder / "aof-hybrid" / "appendonlydir", "-o", out)
     assert r.exit_code == 0, r.output
-    assert "not folded in" in r.stderr if hasattr(r, "stderr") else True
+    assert "1 increment file(s) not folded in" in r.output
     assert keyspace_from_records(records_of(out)) == expected_keyspace(folder, "snapshot")
 
 
