@@ -461,7 +461,7 @@ def _stream_commands(dbid, key, st):
             yield dbid, args
     else:
         # an empty stream: create it with a throw-away entry (rewriteStreamObject)
-        yield dbid, [b"XADD", key, b"MAXLEN", b"0", fmt_id(st.last_id), b"x", b"y"]
+        yield dbid, [b"XADD", key, b"MAXLEN", b"0", b"0-1", b"x", b"y"]
     yield dbid, [b"XSETID", key, fmt_id(st.last_id), b"ENTRIESADDED", b"%d" % st.entries_added,
                  b"MAXDELETEDID", fmt_id(st.max_deleted_id)]
     for g in st.groups.values():

@@ -330,10 +330,10 @@ def _group(s, key, name, cmd="XREADGROUP"):
     return st, g
 
 
-def _consumer(g: Group, name: bytes, now: int, create: bool = True):
+def _consumer(g: Group, name: bytes, now: int, create: bool = True, active=None):
     c = g.consumers.get(name)
     if c is None and create:
-        c = Consumer(name, now, -1)
+        c = Consumer(name, now, active)
         g.consumers[name] = c
     return c
 
@@ -509,7 +509,8 @@ def xreadgroup(s, args):
                 sel = sel[:count]
             if not sel:
                 continue
-            c.active_time = s.now
+            if s.ks.compat >= (7, 2):
+                c.active_time = s.now
             entries = []
             for sid in sel:
                 g.last_id = sid
@@ -652,7 +653,8 @@ def xclaim(s, args):
         elif not justid:
             nack.delivery_count += 1
         c.pel[sid] = nack
-        c.active_time = s.now
+        if s.ks.compat >= (7, 2):
+            c.active_time = s.now
         changed = True
         _propagate_claim(s, key, g, cname, sid, nack)
         out.append(fmt_id(sid) if justid else _entry_reply(st, sid))
