@@ -77,4 +77,5 @@ def _salvage(path, out, dry_run, as_json):
         emit_json(report)
     else:
         render_salvage(report)
-    return EXIT_PROBLEM if report.get("lost") else EXIT_OK
+    damaged = report.get("lost") or report.get("corrected") or report.get("checksum") == "mismatch"
+    return EXIT_PROBLEM if damaged else EXIT_OK

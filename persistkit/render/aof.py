@@ -45,9 +45,14 @@ def render_repair(report: dict, console=None) -> None:
 
 def render_salvage(report: dict, console=None) -> None:
     console = console or stdout_console()
-    console.print(f"kept {report.get('kept_keys', 0)} keys; lost regions: {len(report.get('lost') or [])}")
+    console.print(f"kept {report.get('kept_keys', 0)} keys; lost regions: {len(report.get('lost') or [])}; "
+                  f"checksum: {report.get('checksum')}")
+    if report.get("corrected"):
+        c = report["corrected"]
+        console.print(f"corrected a flipped bit at offset {c['offset']} (bit {c['bit']}), located by the CRC64")
     for region in report.get("lost") or []:
-        keys = ", ".join(region.get("keys") or []) or "unknown keys"
+        keys = ", ".join(k if isinstance(k, str) else k.get("hex", "?") for k in region.get("keys") or [])
+        keys = keys or "no key known"
         console.print(f"  bytes {region['start']}..{region['end']}: {keys}")
     if report.get("output"):
         console.print(f"salvaged RDB written to {report['output']}")
