@@ -130,3 +130,37 @@ def test_resp_export_rebuilds_keyspace_in_real_redis(folder, tmp_path):
     libs = [f if isinstance(f, dict) else dict(zip(f[0::2], f[1::2])) for f in funcs]
     codes = sorted(lib.get(b"library_code", lib.get("library_code")) for lib in libs)
     assert codes == (expected_functions(folder) or [])
+
+
+class _Sink:
+    def __init__(self):
+        self.n = 0
+
+    def write(self, b):
+        self.n += len(b)
+
+
+def test_export_streams_a_big_set_without_holding_it():
+    import tracemalloc
+
+    from persistkit.kvencoding.crc64 import crc64
+    from persistkit.kvencoding.lengths import encode_length, encode_string
+    from persistkit.rdbtools.reader import read_rdb
+
+    n = 150_000
+    body = b"REDIS0009\xfe\x00\x02" + encode_string(b"bigset", compress=False) + encode_length(n)
+    body += b"".join(encode_string(b"member:%09d" % i, compress=False) for i in range(n))
+    body += b"\xff"
+    data = body + crc64(body).to_bytes(8, "little")
+
+    tracemalloc.start()
+    sink = _Sink()
+    export_rdb("big.rdb", "jsonl", sink, data=data)
+    streamed_peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.reset_peak()
+    held = read_rdb(data)
+    held_peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert len(held[2].value) == n and sink.n > 18 * n
+    # Streaming holds about the input bytes; decoding holds 150k bytes objects on top.
+    assert streamed_peak < len(data) + (held_peak - len(data)) / 4, (streamed_peak, held_peak)

@@ -105,17 +105,25 @@ def stream_json(sv: model.StreamValue) -> dict:
     }
 
 
+COLLECTIONS = (model.LIST, model.SET, model.ZSET, model.HASH)
+
+
+def element_json(t: str, x):
+    """One element of a collection value in the jsonl VALUE form."""
+    if t == model.ZSET:
+        return [bstr_json(x[0]), repr(float(x[1]))]
+    if t == model.HASH:
+        return [bstr_json(x[0]), bstr_json(x[1])]
+    return bstr_json(x)
+
+
 def value_json(rec: model.Record):
     t = rec.type
     v = rec.value
     if t == model.STRING:
         return bstr_json(v)
-    if t in (model.LIST, model.SET):
-        return [bstr_json(x) for x in v]
-    if t == model.ZSET:
-        return [[bstr_json(m), repr(float(s))] for m, s in v]
-    if t == model.HASH:
-        return [[bstr_json(f), bstr_json(x)] for f, x in v]
+    if t in COLLECTIONS:
+        return [element_json(t, x) for x in v]
     if t == model.STREAM:
         return stream_json(v)
     if t == model.MODULE:
@@ -124,14 +132,45 @@ def value_json(rec: model.Record):
     return None
 
 
-def key_json(rec: model.Record, kind: bool = True) -> dict:
+def _key_head(rec: model.Record, kind: bool) -> dict:
     out = {"kind": "key"} if kind else {}
     out.update({"db": rec.db, "key": bstr_json(rec.key), "type": rec.type, "encoding": rec.encoding,
                 "rdb_type": rec.rdb_type, "expire_at_ms": rec.expire_ms, "idle": rec.idle,
-                "freq": rec.freq, "value": value_json(rec)})
+                "freq": rec.freq})
+    return out
+
+
+def key_json(rec: model.Record, kind: bool = True) -> dict:
+    out = _key_head(rec, kind)
+    out["value"] = value_json(rec)
     if rec.field_expires:
         out["field_expire_at_ms"] = [[bstr_json(f), ms] for f, ms in rec.field_expires.items()]
     return out
+
+
+def _dumps(obj) -> bytes:
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def write_key_json(out: BinaryIO, rec: model.Record, kind: bool = True) -> None:
+    """One key object; a collection value is written element by element as it is read
+    (iterate mode), so a huge set is never held whole."""
+    if rec.type not in COLLECTIONS:
+        out.write(_dumps(key_json(rec, kind)))
+        return
+    head = _dumps(_key_head(rec, kind))
+    out.write(head[:-1] + b',"value":[')
+    t = rec.type
+    first = True
+    for x in rec.value:
+        if not first:
+            out.write(b",")
+        first = False
+        out.write(_dumps(element_json(t, x)))
+    out.write(b"]")
+    if rec.field_expires:
+        out.write(b',"field_expire_at_ms":' + _dumps([[bstr_json(f), ms] for f, ms in rec.field_expires.items()]))
+    out.write(b"}")
 
 
 class _Filter:
@@ -156,11 +195,13 @@ def export_rdb(path, fmt: str, out: BinaryIO, *, db: Optional[int] = None, match
     """Write the content of the RDB at ``path`` to ``out`` (binary). Returns counts."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r}")
+    # iterate mode: collection values are streamed from the file while being written.
     if data is not None:
-        return _export(RDBReader(data, name=str(path)), fmt, out, _Filter(db, match, type_), progress, None)
+        return _export(RDBReader(data, name=str(path), iterate=True), fmt, out,
+                       _Filter(db, match, type_), progress, None)
     with open_input(path) as stream:
         src = ByteSource(stream, name=input_name(stream), size=input_size(stream), crc=True)
-        return _export(RDBReader(src), fmt, out, _Filter(db, match, type_), progress, src.size)
+        return _export(RDBReader(src, iterate=True), fmt, out, _Filter(db, match, type_), progress, src.size)
 
 
 def _export(reader: RDBReader, fmt: str, out: BinaryIO, keep: _Filter, progress: Progress,
@@ -198,11 +239,12 @@ class _JsonLines:
         self.out = out
 
     def _line(self, obj) -> None:
-        self.out.write(json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+        self.out.write(_dumps(obj))
         self.out.write(b"\n")
 
     def key(self, rec):
-        self._line(key_json(rec))
+        write_key_json(self.out, rec)
+        self.out.write(b"\n")
 
     def function(self, fn):
         self._line({"kind": "function", "code": bstr_json(fn.code)})
@@ -227,7 +269,7 @@ class _JsonDoc(_JsonLines):
     def key(self, rec):
         self.out.write(b"\n  " if self.first else b",\n  ")
         self.first = False
-        self.out.write(json.dumps(key_json(rec, kind=False), ensure_ascii=False).encode("utf-8"))
+        write_key_json(self.out, rec, kind=False)
 
     def function(self, fn):
         self.functions.append({"code": bstr_json(fn.code)})
@@ -256,6 +298,8 @@ class _Csv(_JsonLines):
         self.w.writerow(["db", "key", "type", "encoding", "expire_at_ms", "size", "value"])
 
     def key(self, rec):
+        if rec.type in COLLECTIONS:
+            rec.value = list(rec.value)  # one CSV cell: the whole value
         if rec.type == model.STRING:
             value = _text_cell(rec.value)
             size = len(rec.value)

@@ -24,6 +24,7 @@ Modes:
   read from the file as it is consumed, so a 10M-member set is never held whole.
   Consume it before advancing the reader (the reader drains what is left);
   ``Record.length``, ``size_hint`` and ``field_expires`` are final once drained.
+  Duplicate members are not looked for in this mode (that would hold them all).
 
 ``recover=True`` (used by ``verify``): a bad inner blob, a duplicate member or a bad
 score in an otherwise well-framed value does not stop the reader: the problem goes to
@@ -655,8 +656,7 @@ class RDBReader:
         n = self._plain_count(rec, "set")
         rec.encoding = "hashtable"
         if self.iterate:
-            rec.value = _Lazy(self, self._iter_unique(self._iter_strings(n, "set member"),
-                                                      "set member"))
+            rec.value = _Lazy(self, self._iter_strings(n, "set member"))
         elif self.decode:
             src = self.src
             members = [read_string(src, "set member") for _ in range(n)]
@@ -665,15 +665,6 @@ class RDBReader:
             rec.value = members
         else:
             self._skip_strings(n, "set member")
-
-    def _iter_unique(self, it, what: str, pick=None):
-        seen = set()
-        for item in it:
-            k = item if pick is None else item[0]
-            if k in seen:
-                self._problem(self._err(f"duplicate {what} {k[:60]!r}", None))
-            seen.add(k)
-            yield item
 
     def _duplicate(self, items, what: str, rec: model.Record) -> None:
         seen = set()
@@ -688,7 +679,7 @@ class RDBReader:
         rec.encoding = "skiplist"
         binary = rec.rdb_type == op.T_ZSET_2
         if self.iterate:
-            rec.value = _Lazy(self, self._iter_unique(self._iter_zset(n, binary), "zset member", True))
+            rec.value = _Lazy(self, self._iter_zset(n, binary))
         elif self.decode:
             pairs = list(self._iter_zset(n, binary))
             if len({m for m, _ in pairs}) != n:
@@ -722,7 +713,7 @@ class RDBReader:
         n = self._plain_count(rec, "hash")
         rec.encoding = "hashtable"
         if self.iterate:
-            rec.value = _Lazy(self, self._iter_unique(self._iter_pairs(n), "hash field", True))
+            rec.value = _Lazy(self, self._iter_pairs(n))
         elif self.decode:
             pairs = list(self._iter_pairs(n))
             if len({f for f, _ in pairs}) != n:
@@ -751,8 +742,7 @@ class RDBReader:
         expires: dict[bytes, int] = {}
         rec.field_expires = expires
         if self.iterate:
-            rec.value = _Lazy(self, self._iter_unique(
-                self._iter_hash_md(n, ga, min_expire, expires), "hash field", True))
+            rec.value = _Lazy(self, self._iter_hash_md(n, ga, min_expire, expires))
             return
         pairs = list(self._iter_hash_md(n, ga, min_expire, expires))
         if len(expires) == 0:
@@ -788,8 +778,7 @@ class RDBReader:
         expires: dict[bytes, int] = {}
         rec.field_expires = expires
         if self.iterate:
-            rec.value = _Lazy(self, self._iter_unique(self._iter_hash2(n, expires),
-                                                      "hash field", True))
+            rec.value = _Lazy(self, self._iter_hash2(n, expires))
             return
         pairs = list(self._iter_hash2(n, expires))
         if not expires:
