@@ -261,3 +261,21 @@ def test_a_resp_base_is_a_usage_error(tmp_path):
     r = run("convert", manifest, "-o", tmp_path / "o.rdb")
     assert r.exit_code == 2 and "RESP AOF" in r.output
     assert os.listdir(tmp_path) == []
+
+
+def test_thresholds_steer_server_encodings(tmp_path):
+    src = REAL / "redis-7.2.6" / "dump.rdb"
+    out = tmp_path / "o.rdb"
+    r = run("convert", src, "-o", out, "--encodings", "server", "--threshold", "zset-max-listpack-entries=100000",
+            "--threshold", "zset-max-listpack-value=100000", "--threshold", "set-max-intset-entries=1")
+    assert r.exit_code == 0, r.output
+    recs = records_of(out)
+    assert {x.rdb_type for x in recs if x.type == "zset"} == {17}
+    assert not any(x.rdb_type == 11 and len(x.value) > 1 for x in recs if x.type == "set")
+    assert keyspace_from_records(recs) == keyspace_from_records(records_of(src))
+
+
+def test_unknown_threshold_is_a_usage_error(tmp_path):
+    r = run("convert", REAL / "redis-7.2.6" / "dump.rdb", "-o", tmp_path / "o.rdb", "--threshold", "nope=1")
+    assert r.exit_code == 2 and "unknown encoding threshold" in r.output
+    assert os.listdir(tmp_path) == []
