@@ -1154,6 +1154,8 @@ class RDBReader:
             if decode:
                 node = self._decode_blob(_blobs.stream_node, lp, base, master)
                 nodes.append(node)
+            else:
+                self._quick_check("listpack", lp, base)
         length = read_length(src, "stream length")
         last_id = (read_length(src, "stream last ID ms"), read_length(src, "stream last ID seq"))
         first_id = max_deleted = entries_added = None
