@@ -19,7 +19,9 @@ the byte after the RDB's checksum (redis ``loadSingleAppendOnlyFile``).
 Errors are FormatError with ``file`` set (TruncatedError for a cut last command, offset =
 start of that command); a file listed in the manifest but absent is MissingPartError.
 ``reader.position`` holds (file, offset) of the item being read when an error escapes,
-and ``reader.last_complete`` the (file, end offset) after the last complete command.
+``reader.last_complete`` the (file, end offset) after the last complete command, and
+``reader.last_complete_outside_multi`` the same for the last command not inside a MULTI
+block that is still open (where the server's loader reverts an incomplete transaction to).
 
 Memory stays flat: files are read through ByteSource windows and nothing is kept
 between commands but the current db, time and MULTI state.
@@ -152,6 +154,7 @@ class AOFReader:
         self.decode = decode
         self.position: tuple[Optional[str], Optional[int]] = (None, None)
         self.last_complete: tuple[Optional[str], int] = (None, 0)
+        self.last_complete_outside_multi: tuple[Optional[str], int] = (None, 0)
         self.preamble_end: dict[str, int] = {}   # part name -> offset where its RDB ended
 
     @property
@@ -191,13 +194,15 @@ class AOFReader:
                 except FormatError as exc:
                     raise exc.with_context(file=name)
                 self.preamble_end[name] = src.tell()
-            self.last_complete = (name, src.tell())
+            self.last_complete = self.last_complete_outside_multi = (name, src.tell())
             parser = CommandParser(src)
             try:
                 for offset, args in parser:
                     self.position = (name, offset)
                     yield self._command(name, offset, parser.end - offset, args, parser, state)
                     self.last_complete = (name, parser.end)
+                    if state.multi_offset is None:
+                        self.last_complete_outside_multi = self.last_complete
             except FormatError as exc:
                 self.position = (name, parser.start)
                 raise exc.with_context(file=name)
