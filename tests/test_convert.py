@@ -279,3 +279,11 @@ def test_unknown_threshold_is_a_usage_error(tmp_path):
     r = run("convert", REAL / "redis-7.2.6" / "dump.rdb", "-o", tmp_path / "o.rdb", "--threshold", "nope=1")
     assert r.exit_code == 2 and "unknown encoding threshold" in r.output
     assert os.listdir(tmp_path) == []
+
+
+def test_output_to_stdout_for_pipes():
+    src = REAL / "redis-7.0.15" / "dump.rdb"
+    r = CliRunner().invoke(main, ["convert", str(src), "-o", "-"])
+    assert r.exit_code == 0
+    assert r.stdout_bytes == src.read_bytes()
+    assert CliRunner().invoke(main, ["convert", str(src), "-o", "-", "--json"]).exit_code == 2

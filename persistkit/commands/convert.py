@@ -82,7 +82,8 @@ target_choice = click.Choice(sorted(TARGETS))
 def register(main) -> None:
     @main.command("convert")
     @click.argument("path")
-    @click.option("-o", "--output", required=True, help="Output RDB (written atomically; .lz4 = LZ4 frame).")
+    @click.option("-o", "--output", required=True,
+                  help="Output RDB (written atomically; .lz4 = LZ4 frame; - = stdout, not atomic).")
     @click.option("--rdb-version", type=int, help="Target RDB version (6-12, or 80 for Valkey 9).")
     @click.option("--target", type=target_choice, help="Target server (sets version and dialect).")
     @click.option("--db", "dbs", type=int, multiple=True, help="Keep only this db (repeatable).")
@@ -111,7 +112,12 @@ def register(main) -> None:
 
         chosen = _target(rdb_version, target)
         path, notes = _resolve_input(path)
-        if path != "-" and os.path.exists(output) and same_file(path, output):
+        to_stdout = output == "-"
+        if to_stdout and as_json:
+            raise UsageProblem("-o - writes the RDB to stdout: --json cannot share it")
+        if to_stdout and sys.stdout.isatty():
+            raise UsageProblem("refusing to write an RDB to a terminal (-o - is for pipes)")
+        if not to_stdout and path != "-" and os.path.exists(output) and same_file(path, output):
             raise UsageProblem(f"{output}: the output must not be the input file")
         if os.path.isdir(output):
             raise UsageProblem(f"{output}: is a directory")
@@ -121,13 +127,14 @@ def register(main) -> None:
         try:
             version, dialect = chosen if chosen else (None, None)
             try:
-                with atomic_output(output) as out, _progress(stream) as progress:
+                sink = _stdout_sink() if to_stdout else atomic_output(output)
+                with sink as out, _progress(stream) as progress:
                     result = convert_rdb(stream, out, version=version, dialect=dialect,
                                          encodings=encodings, thresholds=thresholds or None,
                                          key_filter=key_filter, allow_loss=allow_loss,
                                          compress=not no_compress, progress=progress)
             except LossRefused as refused:
-                render_convert(refused.result, output, as_json)
+                render_convert(refused.result, output, as_json, to_stderr=to_stdout)
                 return EXIT_PROBLEM
             except ValueError as exc:  # a target/threshold the writer refuses
                 from persistkit.kvencoding.errors import FormatError
@@ -139,7 +146,7 @@ def register(main) -> None:
             stream.close()
         for note in notes:
             click.echo(f"persistkit: note: {note}", err=True)
-        render_convert(result, output, as_json)
+        render_convert(result, output, as_json, to_stderr=to_stdout)
         return EXIT_OK
 
     @main.group("payload")
@@ -281,6 +288,18 @@ def _resolve_input(path: str) -> tuple[str, list[str]]:
     if incr:
         notes.append(f"{len(incr)} increment file(s) not folded in ({', '.join(incr)}): use merge/replay")
     return base, notes
+
+
+class _stdout_sink:
+    """``-o -``: the RDB goes to stdout as it is made (a pipe cannot be made atomic;
+    a refused conversion may have sent part of a file already)."""
+
+    def __enter__(self):
+        return sys.stdout.buffer
+
+    def __exit__(self, *exc):
+        sys.stdout.buffer.flush()
+        return False
 
 
 class _progress:

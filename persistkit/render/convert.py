@@ -166,7 +166,7 @@ def value_from_json(ktype: str, v):
 # convert
 
 
-def render_convert(result, output: str, as_json: bool) -> None:
+def render_convert(result, output: str, as_json: bool, to_stderr: bool = False) -> None:
     from persistkit.cli import emit_json
 
     if as_json:
@@ -174,7 +174,7 @@ def render_convert(result, output: str, as_json: bool) -> None:
         d["output"] = output if result.written else None
         emit_json(d)
         return
-    out = stderr_console() if not result.written else stdout_console()
+    out = stderr_console() if (to_stderr or not result.written) else stdout_console()
     src = f"RDB {result.source_version} ({result.source_dialect})"
     dst = f"RDB {result.target_version} ({result.target_dialect})"
     if result.written:
