@@ -117,3 +117,18 @@ def test_export_to_file_atomic_and_stdout(tmp_path):
     r = run("export", cut, "-o", target)
     assert r.exit_code == 1 and not target.exists()
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".never")] == []
+
+
+def test_stdin_is_read_once(tmp_path):
+    import subprocess
+    import sys
+
+    data = DUMP.read_bytes()
+    # The installed entry point (``python -m persistkit.cli`` would import cli twice).
+    cmd = [sys.executable, "-c", "import sys; from persistkit.cli import main; sys.exit(main())"]
+    r = subprocess.run(cmd + ["verify", "--json", "-"], input=data, capture_output=True, timeout=60)
+    assert r.returncode == 0 and json.loads(r.stdout)["reports"][0]["stats"]["keys"] == 121
+    r = subprocess.run(cmd + ["export", "-", "--format", "jsonl"], input=data, capture_output=True, timeout=60)
+    assert r.returncode == 0 and len(r.stdout.splitlines()) == 121 + 2  # keys + 2 function libraries
+    r = subprocess.run(cmd + ["inspect", "--json", "-"], input=data, capture_output=True, timeout=60)
+    assert r.returncode == 0 and json.loads(r.stdout)["keys"] == 121

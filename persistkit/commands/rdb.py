@@ -18,9 +18,23 @@ AOF_KINDS = ("aof", "aof-dir", "aof-manifest")
 TYPES = ("string", "list", "set", "zset", "hash", "stream", "module")
 
 
+def _stdin_rdb():
+    """Standard input, opened once (it cannot be re-read): RDB content only."""
+    from persistkit.detect import detect_bytes
+    from persistkit.kvencoding.fileio import open_input
+
+    stream = open_input("-")
+    kind = detect_bytes(stream.peek(4096)[:4096])
+    if kind != "rdb":
+        raise InputError(f"standard input: only RDB content can be read from stdin (this looks like {kind})")
+    return stream
+
+
 def _kind(path: str) -> str:
     from persistkit.detect import detect
 
+    if path == "-":
+        return "rdb"
     kind = detect(path)
     if kind == "unknown" and path != "-" and os.path.isdir(path):
         raise InputError(f"{path}: is a directory, not an AOF directory (no manifest)")
@@ -85,8 +99,9 @@ def register(main) -> None:
         from persistkit.rdbtools.inspect import inspect_rdb
         from persistkit.render.rdb import progress_bar, render_inspect
 
+        stream = _stdin_rdb() if path == "-" else None
         with progress_bar("inspect") as progress:
-            data = inspect_rdb(path, top=top, progress=progress)
+            data = inspect_rdb("<stdin>" if stream else path, top=top, progress=progress, stream=stream)
         if as_json:
             emit_json(data)
         else:
@@ -170,8 +185,10 @@ def register(main) -> None:
             from persistkit.rdbtools.export import export_rdb
             from persistkit.render.rdb import progress_bar
 
+            stream = _stdin_rdb() if path == "-" else None
             with progress_bar("export") as progress:
-                export_rdb(path, fmt, out, db=db, match=match, type_=type_, progress=progress)
+                export_rdb("<stdin>" if stream else path, fmt, out, db=db, match=match, type_=type_,
+                           progress=progress, stream=stream)
 
         if output is None:
             out = sys.stdout.buffer

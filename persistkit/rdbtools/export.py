@@ -191,14 +191,19 @@ class _Filter:
 
 
 def export_rdb(path, fmt: str, out: BinaryIO, *, db: Optional[int] = None, match: Optional[str] = None,
-               type_: Optional[str] = None, progress: Progress = None, data: Optional[bytes] = None) -> dict:
-    """Write the content of the RDB at ``path`` to ``out`` (binary). Returns counts."""
+               type_: Optional[str] = None, progress: Progress = None, data: Optional[bytes] = None,
+               stream=None) -> dict:
+    """Write the content of the RDB at ``path`` (or ``data`` bytes, or an open binary
+    ``stream``) to ``out`` (binary). Returns counts."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r}")
     # iterate mode: collection values are streamed from the file while being written.
     if data is not None:
         return _export(RDBReader(data, name=str(path), iterate=True), fmt, out,
                        _Filter(db, match, type_), progress, None)
+    if stream is not None:
+        src = ByteSource(stream, name=str(path), size=input_size(stream), crc=True)
+        return _export(RDBReader(src, iterate=True), fmt, out, _Filter(db, match, type_), progress, src.size)
     with open_input(path) as stream:
         src = ByteSource(stream, name=input_name(stream), size=input_size(stream), crc=True)
         return _export(RDBReader(src, iterate=True), fmt, out, _Filter(db, match, type_), progress, src.size)

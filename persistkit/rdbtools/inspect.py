@@ -49,9 +49,13 @@ Progress = Optional[Callable[[int, Optional[int]], None]]
 
 
 def inspect_rdb(path, *, top: int = 10, now_ms: Optional[int] = None, progress: Progress = None,
-                data: Optional[bytes] = None) -> dict:
+                data: Optional[bytes] = None, stream=None) -> dict:
+    """Inspect the RDB at ``path`` (or ``data`` bytes, or an open binary ``stream``)."""
     if data is not None:
         return _inspect(ByteSource(data, name=str(path), crc=True), str(path), top, now_ms, progress)
+    if stream is not None:
+        src = ByteSource(stream, name=str(path), size=input_size(stream), crc=True)
+        return _inspect(src, str(path), top, now_ms, progress)
     with open_input(path) as stream:
         src = ByteSource(stream, name=input_name(stream), size=input_size(stream), crc=True)
         return _inspect(src, str(path), top, now_ms, progress)

@@ -41,9 +41,19 @@ class AOFUnavailable(Exception):
 
 
 def verify_path(path, *, quick: bool = False, progress: Progress = None) -> VerifyReport:
-    """Verify any persistence input: RDB here, AOF (and hybrid AOF) via aoftools."""
-    from persistkit.detect import detect
+    """Verify any persistence input: RDB here, AOF (and hybrid AOF) via aoftools.
+    ``-`` is standard input (read once; RDB content only)."""
+    from persistkit.detect import detect, detect_bytes
 
+    if str(path) == "-":
+        stream = open_input("-")
+        kind = detect_bytes(stream.peek(4096)[:4096])
+        if kind != "rdb":
+            from persistkit.kvencoding.fileio import InputError
+
+            raise InputError("standard input: only RDB content can be read from stdin "
+                             f"(this looks like {kind})")
+        return verify_rdb("<stdin>", quick=quick, progress=progress, stream=stream)
     kind = detect(path)
     if kind == "unknown" and os.path.isdir(path):
         from persistkit.kvencoding.fileio import InputError
@@ -80,12 +90,15 @@ def _head_text(path) -> str:
 
 
 def verify_rdb(path, *, quick: bool = False, progress: Progress = None,
-               data: Optional[bytes] = None) -> VerifyReport:
-    """Check one RDB file (or ``data`` bytes, reported under ``path``)."""
+               data: Optional[bytes] = None, stream=None) -> VerifyReport:
+    """Check one RDB file (or ``data`` bytes / an open binary ``stream``, reported under ``path``)."""
     name = str(path)
     report = VerifyReport(path=name, kind="rdb")
     if data is not None:
         return _verify_source(ByteSource(data, name=name, crc=True), report, quick, progress)
+    if stream is not None:
+        return _verify_source(ByteSource(stream, name=name, size=input_size(stream), crc=True),
+                              report, quick, progress)
     with open_input(path) as stream:
         src = ByteSource(stream, name=input_name(stream), size=input_size(stream), crc=True)
         return _verify_source(src, report, quick, progress)
