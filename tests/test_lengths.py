@@ -300,3 +300,22 @@ def test_encode_accepts_bytes_like():
     assert L.encode_string(memoryview(b"123")) == L.encode_string(b"123") == b"\xc0\x7b"
     assert L.encode_string(bytearray(b"a" * 30)) == L.encode_string(b"a" * 30)
     assert L.read_string(src(L.encode_string(b"a" * 30, lzf_legacy=True))) == b"a" * 30
+
+
+@pytest.mark.redis
+def test_live_server_dump_of_strings_is_encode_string(redis_server):
+    """DUMP = type byte + the value as rdbSaveObject writes it + 2-byte version + CRC64."""
+    import random
+
+    r = redis_server.client()
+    rng = random.Random(5)
+    values = [b"", b"0", b"-0", b"007", b"+1", b"127", b"-129", b"32768", b"2147483647",
+              b"2147483648", b"-2147483649", b"9223372036854775807", b"12345678901",
+              b"a" * 20, b"a" * 21, b"ab" * 11, b" 1", b"1.5"]
+    values += [bytes(rng.choice(b"abc") for _ in range(rng.randint(15, 400))) for _ in range(40)]
+    values += [rng.randbytes(rng.randint(1, 300)) for _ in range(20)]
+    values += [str(rng.randint(-2**63, 2**63 - 1) >> rng.randrange(64)).encode() for _ in range(40)]
+    for i, v in enumerate(values):
+        r.set(f"s{i}", v)
+        payload = r.dump(f"s{i}")
+        assert payload[:-10] == b"\x00" + L.encode_string(v), v

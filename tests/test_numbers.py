@@ -2,6 +2,7 @@
 
 import io
 import math
+import socket
 import random
 import struct
 import sys
@@ -124,13 +125,32 @@ def test_fpconv_always_round_trips_and_is_nearly_always_shortest():
 
 def test_zset_listpack_score():
     assert N.zset_listpack_score(5.0) == 5
-    assert N.zset_listpack_score(-0.0) == 0                       # 7.2+: double2ll first
-    assert N.zset_listpack_score(-0.0, N.STYLE_PRINTF) == b"-0"
+    assert N.zset_listpack_score(-0.0) == 0                          # 7.0+: double2ll first
+    assert N.zset_listpack_score(-0.0, N.STYLE_PRINTF) == 0
+    assert N.zset_listpack_score(-0.0, N.STYLE_PRINTF, int_first=False) == b"-0"
     assert N.zset_listpack_score(1e17) == 100000000000000000
-    assert N.zset_listpack_score(1e17, N.STYLE_PRINTF) == b"1e+17"
+    assert N.zset_listpack_score(1e17, N.STYLE_PRINTF, int_first=False) == b"1e+17"
+    assert N.zset_listpack_score(2.0**62 * 1.5, N.STYLE_PRINTF) == b"6.9175290276410819e+18"
     assert N.zset_listpack_score(0.5) == b"0.5"
     with pytest.raises(ValueError):
         N.d2string(0.5, "other")
+
+
+def test_zset_score_rules():
+    assert N.zset_score_rules((5, 0)) == (N.STYLE_PRINTF, False)
+    assert N.zset_score_rules((6, 2)) == (N.STYLE_PRINTF, False)
+    assert N.zset_score_rules((7, 0)) == (N.STYLE_PRINTF, True)
+    assert N.zset_score_rules((7, 2)) == (N.STYLE_FPCONV, True)
+    assert N.zset_score_rules((8, 0), valkey=True) == (N.STYLE_FPCONV, True)
+
+
+def test_reply_double():
+    assert N.reply_double(1.0, N.STYLE_PRINTF) == b"1"
+    assert N.reply_double(0.1, N.STYLE_PRINTF) == b"0.10000000000000001"
+    assert N.reply_double(1e17, N.STYLE_PRINTF) == b"1e+17"
+    assert N.reply_double(-math.inf, N.STYLE_PRINTF) == b"-inf"
+    assert N.reply_double(0.1) == b"0.1"
+    assert N.reply_double(1e17) == b"100000000000000000"
 
 
 # ---------------------------------------------------------------------------
@@ -206,12 +226,10 @@ def test_binary_double():
 # the real servers' listpack/ziplist zset scores
 
 
-def _style_for(folder: str) -> str:
+def _rules_for(folder: str) -> tuple[str, bool]:
     name, _, version = folder.partition("-")
     major, minor = (int(x) for x in version.split("-")[0].split(".")[:2])
-    if name == "valkey" or (major, minor) >= (7, 2):
-        return N.STYLE_FPCONV
-    return N.STYLE_PRINTF
+    return N.zset_score_rules((major, minor), valkey=name == "valkey")
 
 
 @lru_cache(maxsize=None)
@@ -244,7 +262,7 @@ def test_real_servers_wrote_zset_scores_as_d2string_says():
         pytest.skip("real-server corpus not available")
     checked = 0
     for folder in folders:
-        style = _style_for(folder.name)
+        style, int_first = _rules_for(folder.name)
         other = N.STYLE_PRINTF if style == N.STYLE_FPCONV else N.STYLE_FPCONV
         hay = _haystack(folder)
         for key in load_expected(folder)["states"]["snapshot"]["keys"]:
@@ -252,12 +270,66 @@ def test_real_servers_wrote_zset_scores_as_d2string_says():
                 continue
             for _, score in key["value"]:
                 d = float(score)
-                stored = N.zset_listpack_score(d, style)
+                stored = N.zset_listpack_score(d, style, int_first=int_first)
                 if isinstance(stored, int) or N.canonical_int(stored) is not None:
                     continue
                 assert any(e in hay for e in _string_entries(stored)), (folder.name, score, stored)
                 checked += 1
-                theirs = N.zset_listpack_score(d, other)
+                theirs = N.zset_listpack_score(d, other, int_first=int_first)
                 if isinstance(theirs, bytes) and theirs != stored and len(theirs) > 6:
                     assert not any(e in hay for e in _string_entries(theirs)), (folder.name, theirs)
     assert checked >= 40
+
+
+# ---------------------------------------------------------------------------
+# a live redis-server (7.0: the printf generation)
+
+LIVE_SCORES = [0.1, 1.5, -3.5, 1e300, -1e-300, 3.141592653589793, 2.0**53, 2.0**53 + 2, 1e17,
+               2.0**62, 2.0**62 * 1.5, 2.0**63, 1.5e18,
+               1.7976931348623157e308, 123456.789, -0.0, 0.0, 42.0, 2.0**52 - 1, 1e-7, 5e-324,
+               math.inf, -math.inf]
+
+
+@pytest.mark.redis
+def test_live_server_reply_and_listpack_score_text(redis_server):
+    r = redis_server.client()
+    version = r.info("server")["redis_version"]
+    major, minor = (int(x) for x in version.split(".")[:2])
+    style, int_first = N.zset_score_rules((major, minor))
+    # A plain RESP2 socket: the reply's bulk text exactly, no client-side float parsing.
+    sock = socket.create_connection(("127.0.0.1", redis_server.port), timeout=10)
+    reader = sock.makefile("rb")
+
+    def raw_zscore(key):
+        k = key.encode()
+        sock.sendall(b"*3\r\n$6\r\nZSCORE\r\n$%d\r\n%s\r\n$1\r\nm\r\n" % (len(k), k))
+        head = reader.readline()
+        assert head[:1] == b"$", head
+        return reader.read(int(head[1:]) + 2)[:-2]
+
+    for i, score in enumerate(LIVE_SCORES):
+        key = f"z{i}"
+        r.zadd(key, {b"m": score})
+        stored = N.zset_listpack_score(score, style, int_first=int_first)
+        # A listpack integer entry reads back as that integer (-0.0 comes back as 0).
+        back = float(stored) if isinstance(stored, int) else score
+        assert raw_zscore(key) == N.reply_double(back, style), score
+        # The compact encoding's score entry, seen through DUMP (type byte + RDB value).
+        payload = r.dump(key)
+        hay = payload
+        for off in range(len(payload)):
+            if payload[off] == 0xC3:
+                try:
+                    s = ByteSource(payload[off + 1:off + 21])
+                    clen, ulen = read_length(s), read_length(s)
+                    st = off + 1 + s.pos
+                    hay += decompress(payload[st:st + clen], ulen)
+                except FormatError:
+                    pass
+        if isinstance(stored, bytes) and N.canonical_int(stored) is None:
+            assert any(e in hay for e in _string_entries(stored)), (score, stored, payload)
+        else:  # an integer entry: the text form must not be there
+            text = N.d2string(score, style)
+            if len(text) > 3:
+                assert not any(e in hay for e in _string_entries(text)), (score, payload)
+    sock.close()

@@ -6,7 +6,8 @@
   length byte then ASCII, with 253 = NaN, 254 = +inf, 255 = -inf.
 - Binary doubles (ZSET_2, modules): 8-byte IEEE-754 little endian.
 - ``d2string``: how a zset score becomes text when it goes into a ziplist/listpack
-  (t_zset.c zzlInsertAt -> util.c d2string), which changed in Redis 7.2:
+  (t_zset.c zzlInsertAt -> util.c d2string), which changed in Redis 7.2 (and 7.0 started
+  storing integral scores as integers before any text, see ``zset_listpack_score``):
 
   * up to 7.0 (``style="printf"``): integers strictly inside (-(2^52-1), 2^52) are
     printed as integers, anything else with ``"%.17g"`` (so 0.1 -> "0.10000000000000001");
@@ -280,16 +281,44 @@ def d2string(d: float, style: str = STYLE_FPCONV) -> bytes:
     raise ValueError(f"unknown d2string style {style!r}")
 
 
-def zset_listpack_score(score: float, style: str = STYLE_FPCONV) -> int | bytes:
+def zset_listpack_score(score: float, style: str = STYLE_FPCONV, *,
+                        int_first: bool = True) -> int | bytes:
     """What zzlInsertAt stores as a member's score in a ziplist/listpack: an ``int`` for
-    a listpack integer entry, else the text. 7.2+ (fpconv) checks double2ll first, so
-    -0.0 becomes the integer 0; before, d2string's text went in as is (the ziplist or
-    listpack encoder turns canonical integer text into an integer entry itself)."""
-    if style == STYLE_FPCONV:
+    an integer entry, else the text.
+
+    ``int_first`` (Redis 7.0+, Valkey): double2ll is tried first, so an integral score
+    within +-2^62 goes in as an integer (-0.0 as 0, 1e17 as 100000000000000000), and only
+    other scores are printed with d2string in ``style``. Up to 6.2 (``int_first=False``)
+    d2string's text always went in (the ziplist encoder itself turns canonical integer
+    text into an integer entry, which "-0" and "1e+17" are not). See
+    ``zset_score_rules`` for which server did what."""
+    if int_first:
         ll = double2ll(score)
         if ll is not None:
             return ll
     return d2string(score, style)
+
+
+def zset_score_rules(version: tuple[int, int], *, valkey: bool = False) -> tuple[str, bool]:
+    """(d2string style, int_first) of a server version: <= 6.2 ("printf", False),
+    7.0 ("printf", True), 7.2+ and every Valkey ("fpconv", True). Checked against the
+    corpus files (5.0 to 8.0, Valkey 8.0 to 9.1) and a live 7.0 server (tests)."""
+    if valkey or version >= (7, 2):
+        return STYLE_FPCONV, True
+    if version >= (7, 0):
+        return STYLE_PRINTF, True
+    return STYLE_PRINTF, False
+
+
+def reply_double(d: float, style: str = STYLE_FPCONV) -> bytes:
+    """The text of a double reply (ZSCORE, ZINCRBY, ZADD INCR; networking.c addReplyDouble):
+    up to 7.0 infinities as "inf"/"-inf" and everything else "%.17g" (no integer
+    shortcut: 1.0 -> "1" through %g itself); 7.2+ d2string."""
+    if style == STYLE_PRINTF:
+        if math.isinf(d):
+            return b"-inf" if d < 0 else b"inf"
+        return _printf_17g(d)
+    return d2string(d, style)
 
 
 # ---------------------------------------------------------------------------
