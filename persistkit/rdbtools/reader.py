@@ -57,7 +57,7 @@ from typing import Any, Iterator, Optional
 from persistkit.kvencoding.errors import FormatError, TruncatedError, UnsupportedVersionError
 from persistkit.kvencoding.lengths import (ENC_INT8, ENC_INT16, ENC_INT32, ENC_LZF,
                                            read_length, read_length_or_encoding,
-                                           read_string)
+                                           read_lzf_body, read_string)
 from persistkit.kvencoding import intset as _is
 from persistkit.kvencoding import listpack as _lp
 from persistkit.kvencoding import streamnode as _sn
@@ -324,9 +324,7 @@ class RDBReader:
             base = src.base + src.pos
             return src.read(n, what), base, False
         if n == ENC_LZF:
-            from persistkit.kvencoding.lengths import _read_lzf
-
-            return _read_lzf(src, start, what), start, True
+            return read_lzf_body(src, start, what), start, True
         if n <= ENC_INT32:
             raise self._err(f"{what} is stored as an integer, not as an encoded blob", start,
                             expected="a raw or LZF string", found=f"integer encoding {n}")
@@ -580,9 +578,7 @@ class RDBReader:
         elif n == ENC_LZF:
             start = src.tell() - 1
             if self.decode:
-                from persistkit.kvencoding.lengths import _read_lzf
-
-                value = _read_lzf(src, start, "string value")
+                value = read_lzf_body(src, start, "string value")
                 rec.value = value
                 rec.size_hint = len(value)
                 rec.encoding = self._string_encoding(value, len(value), rec)
