@@ -31,6 +31,14 @@ score in an otherwise well-framed value does not stop the reader: the problem go
 ``reader.problems`` (FormatError with offset and key), the key is not yielded, and
 reading continues with the next record. Framing errors always raise.
 
+``Record.encoding`` names the stored form as the server that wrote the file held it
+(what OBJECT ENCODING said at SAVE time, as the real-server corpus records it): e.g.
+type 16 -> ``listpack``, 4 -> ``hashtable``, 12 -> ``ziplist`` before RDB 10 and
+``listpack`` after, 18 -> ``listpack`` for one packed node on RDB 11+ else ``quicklist``;
+strings: ``int`` for a canonical integer, ``embstr`` up to 44 bytes (Valkey 8.1+/9:
+its key+value embedding rule), else ``raw``. A loading server with other limits may
+convert (e.g. a small type-4 hash becomes a listpack).
+
 Empty collections (``corrupt_empty_keys.rdb``): the server skips them on load, so the
 reader yields nothing for them; they are counted in ``reader.empty_keys`` (a list of
 Records without values) for ``verify`` to report.
