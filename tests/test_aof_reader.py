@@ -154,3 +154,16 @@ def test_resolve_by_manifest_path_and_dir(tmp_path):
     assert [p.name for p in a.parts] == [p.name for p in b.parts] == [
         "appendonly.aof.3.base.aof", "appendonly.aof.3.incr.aof"]
     assert [p.format for p in a.parts] == [model.FMT_RESP, model.FMT_EMPTY]
+
+
+def test_last_complete_outside_multi(tmp_path):
+    from persistkit.kvencoding.resp import encode_command as enc
+    first = enc([b"SET", b"a", b"1"])
+    data = first + enc([b"MULTI"]) + enc([b"SET", b"b", b"2"]) + enc([b"EXEC"])[:-2]
+    f = tmp_path / "a.aof"
+    f.write_bytes(data)
+    reader = AOFReader(f)
+    with pytest.raises(TruncatedError):
+        list(reader.commands())
+    assert reader.last_complete_outside_multi == ("a.aof", len(first))
+    assert reader.last_complete == ("a.aof", len(data) - len(enc([b"EXEC"])) + 2)

@@ -229,3 +229,25 @@ def test_empty_file_is_valid(tmp_path):
     f.write_bytes(b"")
     ok, rep = assert_agrees(f)
     assert ok and rep.valid_up_to == 0
+
+
+def test_random_byte_damage_agrees(tmp_path):
+    """Seeded random damage (a changed, inserted or deleted byte) of a small AOF."""
+    import random
+
+    rng = random.Random(11)
+    data = small_aof()
+    f = tmp_path / "appendonly.aof"
+    alphabet = b"*$#\r\n0123456789-+ xMULTIEXEC"
+    for _ in range(80):
+        b = bytearray(data)
+        i = rng.randrange(len(b))
+        kind = rng.randrange(3)
+        if kind == 0:
+            b[i] = rng.choice(alphabet)
+        elif kind == 1:
+            b.insert(i, rng.choice(alphabet))
+        else:
+            del b[i]
+        f.write_bytes(bytes(b))
+        assert_agrees(f)
