@@ -120,9 +120,20 @@ def test_read_lzf_string():
 
 def test_lzf_claims_too_much_is_rejected_before_allocating():
     blob = b"\xc3\x05" + L.encode_length(10**12) + b"\x00a\xe0\x14\x00"
+    for fn in (L.read_string, L.skip_string, L.string_stored_form,
+               lambda s: list(L.iter_string_chunks(s))):
+        with pytest.raises(FormatError) as ei:
+            fn(src(blob, base=1000))
+        assert ei.value.offset == 1000 + 2  # the uncompressed length field
+        assert not isinstance(ei.value, TruncatedError)
+
+
+def test_lzf_error_names_the_string():
+    blob = b"\xc3\x05\x1e" + b"\x00a\xe0\x14\x05"  # back-reference 6 back after 1 byte
     with pytest.raises(FormatError) as ei:
-        L.read_string(src(blob, base=1000))
-    assert ei.value.offset == 1000 + 2  # the uncompressed length field
+        L.read_string(src(blob, base=200), "hash field")
+    assert ei.value.offset == 200 + 3 + 2
+    assert "hash field" in ei.value.message and "offset 200" in ei.value.message
 
 
 def test_lzf_clen_past_end():

@@ -253,28 +253,35 @@ def _bad_encoding(enc: int, offset: int, what: str) -> FormatError:
                        expected="INT8, INT16, INT32 or LZF (0-3)", found=f"encoding {enc}")
 
 
-def _read_lzf(src: ByteSource, start: int, what: str) -> bytes:
-    from .lzf import MAX_EXPANSION_RATIO, decompress, max_decompressed_size
+def _read_lzf_header(src: ByteSource, what: str) -> tuple[int, int]:
+    """Compressed and uncompressed lengths of an LZF string, the claim checked: more
+    output than the compressed bytes can ever expand to is refused before anything is
+    read or allocated."""
+    from .lzf import MAX_EXPANSION_RATIO, max_decompressed_size
 
     clen = read_length(src, f"compressed length of {what}")
     ulen_at = src.base + src.pos
     ulen = read_length(src, f"uncompressed length of {what}")
-    # Refuse an impossible claim before reading (let alone allocating) anything.
     if ulen > max_decompressed_size(clen):
         raise FormatError(
             f"LZF uncompressed length of {what} larger than {clen} compressed bytes can expand to",
             ulen_at, expected=f"at most {max_decompressed_size(clen)} bytes "
                               f"(LZF expands at most {MAX_EXPANSION_RATIO}x)",
             found=f"{ulen} bytes")
+    return clen, ulen
+
+
+def _read_lzf(src: ByteSource, start: int, what: str) -> bytes:
+    from .lzf import decompress
+
+    clen, ulen = _read_lzf_header(src, what)
     data_at = src.base + src.pos
-    src.check_remaining(clen, f"LZF data of {what}")
-    data = src.read(clen, f"LZF data of {what}")
+    data = src.read(clen, f"LZF data of {what}")  # checks clen against the input size
     try:
         return decompress(data, ulen, base=data_at)
     except FormatError as exc:
-        if exc.message and what not in exc.message:
-            exc.message = f"{exc.message} (LZF {what} at offset {start})"
-            exc.args = (exc.message,)
+        exc.message = f"{exc.message} (in the LZF {what} starting at offset {start})"
+        exc.args = (exc.message,)
         raise
 
 
@@ -330,7 +337,8 @@ class StoredString(NamedTuple):
 def string_stored_form(src: ByteSource, what: str = "string") -> StoredString:
     """Consume one RDB string and say how it was stored (no decompression, no value built).
 
-    The LZF data is skipped unchecked: its uncompressed length is taken from the header."""
+    The LZF data is skipped without decompressing it: its uncompressed length comes from
+    the header (checked against what the compressed size can expand to)."""
     start = src.base + src.pos
     n, encoded = read_length_or_encoding(src, what)
     if not encoded:
@@ -340,8 +348,7 @@ def string_stored_form(src: ByteSource, what: str = "string") -> StoredString:
         v = _read_int_encoded(src, n, what)
         return StoredString(FORM_INT, len(str(v)), src.base + src.pos - start, start, int_value=v)
     if n == ENC_LZF:
-        clen = read_length(src, f"compressed length of {what}")
-        ulen = read_length(src, f"uncompressed length of {what}")
+        clen, ulen = _read_lzf_header(src, what)
         src.skip(clen, f"LZF data of {what}")
         return StoredString(FORM_LZF, ulen, src.base + src.pos - start, start, compressed_length=clen)
     raise _bad_encoding(n, start, what)
