@@ -179,3 +179,14 @@ def test_cli_repair(tmp_path):
     assert r.returncode == 2
     r = _cli("repair", REAL / "redis-7.0.15" / "aof-plain" / "appendonlydir", "-o", tmp_path / "d")
     assert r.returncode == 0, r.stderr
+
+
+def test_missing_base_gives_a_loadable_empty_set(tmp_path):
+    from corpus import PUBLIC
+    out = tmp_path / "out"
+    rep = repair_aof(PUBLIC / "RediSearch__RediSearch" / "appendonlydir", out)
+    assert rep["damage"]["code"] == "missing-file"
+    assert rep["dropped"]["files"] == ["appendonly.aof.26.base.rdb"] and rep["kept"]["files"] == []
+    ok, _, _, text = check_aof(out)
+    assert ok, text
+    assert verify_aof(out).ok and list(AOFReader(out).commands()) == []

@@ -137,7 +137,8 @@ def _salvage_preamble(part: AOFPart) -> tuple[list, int, Optional[int], Optional
                 if isinstance(item, rdbmodel.Header):
                     version = item.version
                     dialect = "valkey" if item.magic == "VALKEY" else "redis"
-                items.append(item)
+                if not isinstance(item, rdbmodel.ResizeDB):  # a size hint no longer right
+                    items.append(item)
         except FormatError:
             pass
     finally:
@@ -268,6 +269,13 @@ def _write(aof_set, plan, out, salvage) -> None:
             else:
                 mp.manifest.incrs.append(info)
             mp.files.append(part.name)
+        if mp.manifest.base is None and not mp.manifest.incrs:
+            # nothing survived: an empty incr file keeps the manifest loadable (Redis refuses
+            # an empty manifest)
+            name = f"{prefix}.1.incr.aof"
+            with atomic_output(os.path.join(mp.tmp, name), compress=False):
+                pass
+            mp.manifest.incrs.append(AOFInfo(name, 1, TYPE_INCR))
 
 
 def _emit(part, mode, length, fh, salvage) -> None:
