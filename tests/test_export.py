@@ -164,3 +164,24 @@ def test_export_streams_a_big_set_without_holding_it():
     assert len(held[2].value) == n and sink.n > 18 * n
     # Streaming holds about the input bytes; decoding holds 150k bytes objects on top.
     assert streamed_peak < len(data) + (held_peak - len(data)) / 4, (streamed_peak, held_peak)
+
+
+def test_module_values_export_as_restore_payloads():
+    from corpus import PUBLIC
+    from persistkit.kvencoding.resp import parse_commands
+    from persistkit.rdbtools.dump import decode_payload
+
+    buf = io.BytesIO()
+    export_rdb(PUBLIC / "redis__librdb/module.rdb", "resp", buf)
+    restores = [c for c in parse_commands(buf.getvalue()) if c[0] == b"RESTORE"]
+    assert len(restores) == 1
+    rec, version = decode_payload(restores[0][3])
+    assert rec.type == "module" and rec.value.name == "test__rdb" and version == 11
+    line = json.loads(_export_path(PUBLIC / "redis__librdb/module.rdb", "jsonl").splitlines()[0])
+    assert line["value"]["raw"]["hex"] == rec.value.raw.hex()
+
+
+def _export_path(path, fmt) -> bytes:
+    buf = io.BytesIO()
+    export_rdb(path, fmt, buf)
+    return buf.getvalue()
