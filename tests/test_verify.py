@@ -95,3 +95,9 @@ def test_hybrid_single_file_goes_to_aof_verify():
     rep = verify_path(REAL / "redis-6.2.16" / "aof-hybrid" / "appendonly.aof")
     assert rep.kind != "rdb"
     assert rep.ok
+
+
+def test_unknown_type_code():
+    body = b"REDIS0011\xfe\x00\x63\x01k\x01v\xff"
+    rep = verify_rdb("u.rdb", data=_with_crc(body))
+    assert _codes(rep) == ["unknown-type"] and rep.problems[0].offset == 11

@@ -148,7 +148,12 @@ def _verify_source(src: ByteSource, report: VerifyReport, quick: bool, progress:
             elif cls is model.EOF:
                 eof = item
     except FormatError as exc:
-        code = "truncated" if isinstance(exc, TruncatedError) else "format-error"
+        if isinstance(exc, TruncatedError):
+            code = "truncated"
+        elif exc.message.startswith("unknown value type or opcode"):
+            code = "unknown-type"
+        else:
+            code = "format-error"
         report.problems.append(_problem(exc, code, name))
     for exc in reader.problems:
         report.problems.append(_problem(exc, "bad-value", name))
@@ -172,7 +177,7 @@ def _verify_source(src: ByteSource, report: VerifyReport, quick: bool, progress:
                          offset=eof.offset + 1, expected=f"{eof.computed:016x}",
                          found=f"{eof.checksum:016x}")
         _check_tail(src, report, name)
-    elif not any(p.code in ("truncated", "format-error") for p in report.problems):
+    elif not any(p.code in ("truncated", "format-error", "unknown-type") for p in report.problems):
         report.error("no-eof", "EOF opcode missing", file=name, offset=src.tell())
     if progress is not None:
         progress(src.tell(), total)
