@@ -190,3 +190,19 @@ def test_missing_base_gives_a_loadable_empty_set(tmp_path):
     ok, _, _, text = check_aof(out)
     assert ok, text
     assert verify_aof(out).ok and list(AOFReader(out).commands()) == []
+
+
+def test_cli_repair_of_a_hybrid_with_a_damaged_preamble(tmp_path):
+    data = bytearray((REAL / "redis-6.2.16" / "aof-hybrid" / "appendonly.aof").read_bytes())
+    data[300000] ^= 0xFF
+    data[300001] ^= 0xFF
+    f = tmp_path / "hybrid.aof"
+    f.write_bytes(bytes(data))
+    out = tmp_path / "fixed.aof"
+    r = _cli("repair", f, "-o", out, "--json")
+    assert r.returncode == 1, r.stderr
+    rep = json.loads(r.stdout)
+    # handled as an AOF (its aux fields say aof-preamble), not salvaged as a bare RDB
+    assert rep["damage"]["preamble"] and rep["kept"]["preamble_keys"] > 10
+    assert rep["dropped"]["bytes"] == len(data) - rep["damage"]["offset"]
+    assert verify_aof(out).ok
