@@ -9,7 +9,9 @@ The result is a plain dict (the ``--json`` document)::
      "types": {"hash": {"keys", "bytes", "elements"}},              # bytes = serialized record bytes
      "encodings": {"hash/listpack": {"keys", "bytes"}},
      "ttl": {"none", "expired", "lt_1h", "lt_1d", "lt_30d", "later", "reference_ms"},
-     "biggest": [{"db", "key": BSTR, "type", "encoding", "bytes", "elements", "offset"}],
+     "biggest": [{"db", "key": BSTR, "type", "encoding", "bytes",  # bytes: serialized record
+                  "elements",                                      # collections (None for strings)
+                  "length", "offset"}],                            # strings: value length
      "functions": [{"library": name|null, "engine": "LUA"|null, "bytes"}],
      "modules": [{"module", "encver", "keys", "bytes"}], "module_aux": [{"module", "encver", "when"}],
      "slot_info": N, "opaque": [{"name", "offset", "bytes"}],
@@ -170,7 +172,8 @@ def _inspect(src: ByteSource, path: str, top: int, now_ms: Optional[int], progre
     out["empty_keys"] = len(reader.empty_keys)
     out["memory_estimate"] = mem
     out["biggest"] = [{"db": db, "key": bstr_json(key), "type": t, "encoding": enc, "bytes": n,
-                       "elements": el, "offset": off}
+                       "elements": None if t == model.STRING else el,
+                       "length": el if t == model.STRING else None, "offset": off}
                       for n, _, db, key, t, enc, el, off in sorted(heap, reverse=True)]
     if progress is not None:
         progress(src.tell(), src.size)

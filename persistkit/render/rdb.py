@@ -57,11 +57,12 @@ def render_inspect(data: dict, console: Console) -> None:
                                        ("none", "expired", "lt_1h", "lt_1d", "lt_30d", "later")))
     if data["biggest"]:
         t = Table(title=f"Biggest keys (top {len(data['biggest'])})", show_edge=False)
-        for c in ("db", "key", "type", "encoding", "elements", "bytes"):
+        for c in ("db", "key", "type", "encoding", "elements/length", "stored"):
             t.add_column(c)
         for b in data["biggest"]:
             t.add_row(str(b["db"]), _bstr_text(b["key"]), b["type"], b["encoding"],
-                      str(b["elements"] if b["elements"] is not None else "?"), _size(b["bytes"]))
+                      str(b["elements"]) if b["elements"] is not None else
+                      (f"{b['length']} B" if b.get("length") is not None else "?"), _size(b["bytes"]))
         console.print(t, emoji=False)
     for f in data["functions"]:
         console.print(f"function library {f['library']} ({f['engine']}), {f['bytes']} bytes", emoji=False)
