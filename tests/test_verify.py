@@ -101,3 +101,23 @@ def test_unknown_type_code():
     body = b"REDIS0011\xfe\x00\x63\x01k\x01v\xff"
     rep = verify_rdb("u.rdb", data=_with_crc(body))
     assert _codes(rep) == ["unknown-type"] and rep.problems[0].offset == 11
+
+
+def test_bad_node_in_the_middle_of_a_quicklist_keeps_the_framing():
+    from persistkit.kvencoding.lengths import encode_length, encode_string
+    from persistkit.kvencoding.listpack import listpack_encode
+
+    good = listpack_encode([b"a", b"b", 7])
+    bad = bytearray(listpack_encode([b"c", b"d"]))
+    bad[-1] = 0x00  # no terminator
+    nodes = [good, bytes(bad), good]
+    body = b"REDIS0011\xfe\x00\x12" + encode_string(b"list", compress=False) + encode_length(3)
+    for n in nodes:
+        body += encode_length(2) + encode_string(n, compress=False)
+    body += b"\x00" + encode_string(b"after", compress=False) + encode_string(b"ok", compress=False)
+    body += b"\xff"
+    rep = verify_rdb("ql.rdb", data=_with_crc(body))
+    assert [(p.code, p.key) for p in rep.problems] == [("bad-value", b"list")]
+    assert rep.stats["keys"] == 1 and rep.stats["checksum"] == "ok"
+    quick = verify_rdb("ql.rdb", data=_with_crc(body), quick=True)
+    assert [(p.code, p.key) for p in quick.problems] == [("bad-value", b"list")]
