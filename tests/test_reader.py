@@ -212,3 +212,16 @@ def test_huge_string_skipped_without_building(tmp_path):
         recs = [r for r in RDBReader(src, decode=False) if isinstance(r, model.Record)]
         assert len(src.buf) < (1 << 20)  # the window never held the string
     assert recs[0].size_hint == n and recs[0].value is None and recs[0].encoding == "raw"
+
+
+def test_compressed_inputs_are_read_by_content(tmp_path):
+    import gzip
+
+    import lz4.frame
+
+    raw = (REAL / "redis-7.4.1" / "dump.rdb").read_bytes()
+    want = keyspace_from_records(read_rdb(raw))
+    for name, data in (("a.rdb.lz4", lz4.frame.compress(raw)), ("b.bin", gzip.compress(raw))):
+        path = tmp_path / name
+        path.write_bytes(data)
+        assert keyspace_from_records(read_rdb(path)) == want
