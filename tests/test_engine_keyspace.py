@@ -50,7 +50,7 @@ def test_replies_of_the_main_types():
     assert run(s, "hset", "h", "f", "v", "g", "w") == 2
     assert sorted(run(s, "hgetall", "h")) == sorted([b"f", b"v", b"g", b"w"])
     assert run(s, "zadd", "z", "2", "b", "1", "a", "1", "c") == 3
-    assert run(s, "zrange", "z", "0", "-1", "WITHSCORES") == [b"a", b"1", b"c", b"1", b"b", b"2"]
+    assert run(s, "zrange", "z", "0", "-1", "WITHSCORES") == [(b"a", 1.0), (b"c", 1.0), (b"b", 2.0)]
     assert run(s, "zrangebyscore", "z", "(1", "+inf") == [b"b"]
     assert run(s, "sadd", "s", "1", "2", "2") == 2
     assert run(s, "type", "s") == Status("set")

@@ -239,7 +239,14 @@ class CommandParser:
                     raise TruncatedError("input ends inside a command", base + start,
                                          expected=f"{argc} arguments", found=f"{i}")
                 raise _Short(p - start + 64)
-            blen, q = self._number(buf, p, 36, eof)
+            # fast path of _number for the usual "$<digits>\r\n" line
+            j = buf.find(b"\n", p, p + _LONG_LINE_MAX)
+            digits = buf[p + 1:j - 1] if j > p + 1 else b""
+            if digits.isdigit() and buf[p] == 36 and buf[j - 1] == 13 and len(digits) < 19:
+                blen = int(digits)
+                q = j + 1
+            else:
+                blen, q = self._number(buf, p, 36, eof)
             if blen < 0 or blen > _LONG_MAX - 2:
                 raise FormatError("bulk length out of range", base + p,
                                   expected="a length >= 0", found=str(blen))

@@ -11,7 +11,8 @@ live here, next to the event loop that needs them.
 from __future__ import annotations
 
 from .numbers import parse_int
-from .reply import NIL_ARRAY, CommandError, Status
+from .numbers import format_double
+from .reply import NIL_ARRAY, CommandError, Double, Map, PairMap, Pairs, SetReply, Status
 
 INLINE_MAX = 64 * 1024               # PROTO_INLINE_MAX_SIZE
 MBULK_BIG_ARG = 32 * 1024            # PROTO_MBULK_BIG_ARG
@@ -195,8 +196,8 @@ def split_args(line: bytes):
         out.append(bytes(cur))
 
 
-def encode_reply(value, out: list) -> None:
-    """Append the RESP2 bytes of a reply value to ``out``."""
+def encode_reply(value, out: list, resp: int = 2) -> None:
+    """Append the RESP2 (or RESP3) bytes of a reply value to ``out``."""
     t = type(value)
     if t is bytes:
         out.append(b"$%d\r\n" % len(value))
@@ -205,15 +206,44 @@ def encode_reply(value, out: list) -> None:
     elif t is int:
         out.append(b":%d\r\n" % value)
     elif value is None:
-        out.append(b"$-1\r\n")
-    elif t is list or t is tuple:
-        out.append(b"*%d\r\n" % len(value))
+        out.append(b"_\r\n" if resp == 3 else b"$-1\r\n")
+    elif t is list or t is tuple or t is SetReply or t is Map:
+        n = len(value)
+        if resp == 3 and t is Map:
+            out.append(b"%%%d\r\n" % (n // 2))
+        elif resp == 3 and t is SetReply:
+            out.append(b"~%d\r\n" % n)
+        else:
+            out.append(b"*%d\r\n" % n)
         append = out.append
         for v in value:
             if type(v) is bytes:  # the common case (LRANGE, MGET ...) without recursion
                 append(b"$%d\r\n%s\r\n" % (len(v), v))
             else:
-                encode_reply(v, out)
+                encode_reply(v, out, resp)
+    elif t is Pairs or t is PairMap:
+        if resp == 3 and t is PairMap:
+            out.append(b"%%%d\r\n" % len(value))
+            for a, b in value:
+                encode_reply(a, out, resp)
+                encode_reply(b, out, resp)
+        elif resp == 3 or t is PairMap:
+            out.append(b"*%d\r\n" % len(value))
+            for a, b in value:
+                out.append(b"*2\r\n")
+                encode_reply(a, out, resp)
+                encode_reply(b, out, resp)
+        else:
+            out.append(b"*%d\r\n" % (2 * len(value)))
+            for a, b in value:
+                encode_reply(a, out, resp)
+                encode_reply(b, out, resp)
+    elif t is Double:
+        text = format_double(value)
+        if resp == 3:
+            out.append(b"," + text + b"\r\n")
+        else:
+            out.append(b"$%d\r\n%s\r\n" % (len(text), text))
     elif t is Status:
         out.append(b"+" + value.encode() + b"\r\n")
     elif isinstance(value, CommandError):
@@ -222,12 +252,12 @@ def encode_reply(value, out: list) -> None:
     elif t is bool:
         out.append(b":1\r\n" if value else b":0\r\n")
     elif value is NIL_ARRAY:
-        out.append(b"*-1\r\n")
+        out.append(b"_\r\n" if resp == 3 else b"*-1\r\n")
     elif t is bytearray or t is memoryview:
-        encode_reply(bytes(value), out)
+        encode_reply(bytes(value), out, resp)
     elif t is str:
-        encode_reply(value.encode(), out)
+        encode_reply(value.encode(), out, resp)
     elif t is float:
-        encode_reply(b"%.17g" % value, out)
+        encode_reply(Double(value), out, resp)
     else:
         raise TypeError(f"cannot encode reply {t.__name__}")

@@ -9,6 +9,8 @@ A handler answers with plain Python values; the server turns them into RESP2:
 * ``Status``              simple string (``+OK``)
 * ``CommandError``        error reply (also raised by handlers to abort)
 * ``NIL_ARRAY``           nil multi-bulk (``*-1``), e.g. EXEC after WATCH abort, BLPOP timeout
+* ``Map`` / ``SetReply`` / ``Double`` / ``Pairs``   typed replies: RESP3 map / set / double /
+  array of 2-element arrays; in RESP2 a flat array, an array, a bulk string, a flat array
 
 Error messages carry their prefix (``ERR``, ``WRONGTYPE`` ...), exactly as Redis
 writes them after the ``-`` (see shared.* objects in redis/src/server.c createSharedObjects).
@@ -26,6 +28,34 @@ class Status(str):
 OK = Status("OK")
 QUEUED = Status("QUEUED")
 PONG = Status("PONG")
+
+
+class Map(list):
+    """A map reply given as a flat [k1, v1, k2, v2, ...] list."""
+
+    __slots__ = ()
+
+
+class SetReply(list):
+    __slots__ = ()
+
+
+class Double(float):
+    """A double reply (RESP3 ``,``; RESP2 bulk text like addReplyDouble)."""
+
+    __slots__ = ()
+
+
+class Pairs(list):
+    """[(a, b), ...]: RESP3 an array of 2-arrays (ZRANGE WITHSCORES), RESP2 flat."""
+
+    __slots__ = ()
+
+
+class PairMap(list):
+    """[(key, value), ...]: RESP3 a map, RESP2 an array of 2-arrays (XREAD's reply)."""
+
+    __slots__ = ()
 
 
 class _NilArray:

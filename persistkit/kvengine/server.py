@@ -265,7 +265,7 @@ class EngineServer:
             if reply is _CLOSE:
                 self._close(c)
                 return
-            encode_reply(reply, out)
+            encode_reply(reply, out, sess.resp)
             if sess.closing:
                 c.close_after = True
                 return

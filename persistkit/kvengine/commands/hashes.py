@@ -8,7 +8,7 @@ import random
 from ..numbers import (
     INT64_MAX, INT64_MIN, format_human_double, get_float, get_int, parse_float, parse_int,
 )
-from ..reply import OK, OVERFLOW, SYNTAX, CommandError
+from ..reply import OK, OVERFLOW, SYNTAX, CommandError, Map, Pairs
 from ..table import command
 from ..values import Hash
 from .common import expire_arg_to_ms, ms_bytes
@@ -130,8 +130,8 @@ def hexists(s, args):
 def hgetall(s, args):
     h = _hash(s, args[1])
     if h is None:
-        return []
-    out = []
+        return Map()
+    out = Map()
     for f, v in h.items():
         out.append(f)
         out.append(v)
@@ -203,7 +203,7 @@ def hrandfield(s, args):
     picked = random.sample(fields, min(count, len(fields))) if count >= 0 else \
         [random.choice(fields) for _ in range(-count)]
     if withvalues:
-        return [x for f in picked for x in (f, h[f])]
+        return Pairs((f, h[f]) for f in picked)
     return picked
 
 

@@ -9,7 +9,7 @@ import time
 
 from ..numbers import get_int
 from ..reply import (
-    NOAUTH, OK, PONG, SYNTAX, WRONGPASS, CommandError, Status, arity_error, unknown_subcommand,
+    NOAUTH, OK, PONG, SYNTAX, WRONGPASS, CommandError, Map, Status, arity_error, unknown_subcommand,
 )
 from ..table import COMMANDS, command
 
@@ -68,9 +68,10 @@ def auth(s, args):
 @command("hello", -1, "noauth nomulti fast", keys=(0, 0, 0))
 def hello(s, args):
     i = 1
+    ver = s.resp
     if len(args) > 1:
         ver = get_int(args[1], "ERR Protocol version is not an integer or out of range")
-        if ver != 2:
+        if ver not in (2, 3):
             raise CommandError("NOPROTO unsupported protocol version")
         i = 2
     while i < len(args):
@@ -84,12 +85,12 @@ def hello(s, args):
         else:
             raise CommandError(f"ERR Syntax error in HELLO option '{args[i].decode('utf-8', 'replace')}'")
     if not s.authenticated:
-        raise CommandError(NOAUTH)
-    from ... import __version__
-
-    return [b"server", b"redis", b"version", b"7.0.15", b"proto", 2, b"id", s.client_id,
-            b"mode", b"standalone", b"role", b"master", b"modules", [],
-            b"persistkit", __version__.encode()]
+        raise CommandError("NOAUTH HELLO must be called with the client already authenticated, "
+                           "otherwise the HELLO <proto> AUTH <user> <pass> option can be used to "
+                           "authenticate the client and select the RESP protocol version at the same time")
+    s.resp = ver
+    return Map([b"server", b"redis", b"version", b"7.0.15", b"proto", ver, b"id", s.client_id,
+                b"mode", b"standalone", b"role", b"master", b"modules", []])
 
 
 @command("reset", 1, "noauth nomulti fast", keys=(0, 0, 0))
@@ -193,8 +194,8 @@ def function(s, args):
         s.touch()
         return OK
     if sub == b"LIST":
-        return [[b"library_name", n, b"engine", b"LUA", b"functions", [], *(
-            [b"library_code", c] if any(a.upper() == b"WITHCODE" for a in args[2:]) else [])]
+        return [Map([b"library_name", n, b"engine", b"LUA", b"functions", [], *(
+            [b"library_code", c] if any(a.upper() == b"WITHCODE" for a in args[2:]) else [])])
             for n, c in sorted(lib.items())]
     if sub == b"STATS":
         return [b"running_script", None, b"engines", [b"LUA", [b"libraries_count", len(lib),
@@ -259,8 +260,8 @@ def config(s, args):
         if srv is None:
             from ..config import Config
 
-            return Config().get_pairs(args[2:])
-        return srv.config.get_pairs(args[2:])
+            return Map(Config().get_pairs(args[2:]))
+        return Map(srv.config.get_pairs(args[2:]))
     if sub == b"SET" and len(args) >= 4 and len(args) % 2 == 0:
         return _server(s).cmd_config_set(args[2:])
     if sub == b"RESETSTAT" and len(args) == 2:
@@ -316,7 +317,7 @@ def command_(s, args):
     if sub == b"INFO":
         return [_command_entry(COMMANDS[a.lower()]) if a.lower() in COMMANDS else None for a in args[2:]]
     if sub == b"DOCS":
-        return []
+        return Map()
     if sub == b"LIST":
         return [spec.name.encode() for spec in COMMANDS.values()]
     if sub == b"GETKEYS":

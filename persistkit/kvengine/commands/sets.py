@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 
 from ..numbers import get_int, get_positive_int
-from ..reply import SYNTAX, CommandError
+from ..reply import SYNTAX, CommandError, SetReply
 from ..table import command
 
 
@@ -45,7 +45,7 @@ def srem(s, args):
 @command("smembers", 2, "readonly")
 def smembers(s, args):
     st = _set(s, args[1])
-    return [] if st is None else list(st)
+    return SetReply() if st is None else SetReply(st)
 
 
 @command("sismember", 3, "readonly fast")
@@ -95,8 +95,8 @@ def spop(s, args):
     if len(args) == 3:
         count = get_positive_int(args[2])
         if st is None:
-            return []
-        picked = random.sample(list(st), min(count, len(st)))
+            return SetReply()
+        picked = SetReply(random.sample(list(st), min(count, len(st))))
         for m in picked:
             st.discard(m)
         if not st:
@@ -165,17 +165,17 @@ def _store(s, dst, result):
 
 @command("sinter", -2, "readonly", keys=(1, -1, 1))
 def sinter(s, args):
-    return list(_op("inter", _sets_of(s, args[1:])))
+    return SetReply(_op("inter", _sets_of(s, args[1:])))
 
 
 @command("sunion", -2, "readonly", keys=(1, -1, 1))
 def sunion(s, args):
-    return list(_op("union", _sets_of(s, args[1:])))
+    return SetReply(_op("union", _sets_of(s, args[1:])))
 
 
 @command("sdiff", -2, "readonly", keys=(1, -1, 1))
 def sdiff(s, args):
-    return list(_op("diff", _sets_of(s, args[1:])))
+    return SetReply(_op("diff", _sets_of(s, args[1:])))
 
 
 @command("sinterstore", -3, "write denyoom", keys=(1, -1, 1))

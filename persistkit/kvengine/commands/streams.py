@@ -7,7 +7,7 @@ group's last id moved), the way streamPropagateXCLAIM does, so a replay rebuilds
 from __future__ import annotations
 
 from ..numbers import get_int, parse_int
-from ..reply import NIL_ARRAY, OK, SYNTAX, CommandError, Status, unknown_subcommand
+from ..reply import NIL_ARRAY, OK, SYNTAX, CommandError, Map, PairMap, Status, unknown_subcommand
 from ..table import command
 from ..values import UINT64_MAX, Consumer, Group, PendingEntry, Stream
 
@@ -312,8 +312,8 @@ def xread(s, args):
         if count:
             sel = sel[:count]
         if sel:
-            out.append([key, [_entry_reply(st, sid) for sid in sel]])
-    return out if out else NIL_ARRAY
+            out.append((key, [_entry_reply(st, sid) for sid in sel]))
+    return PairMap(out) if out else NIL_ARRAY
 
 
 # -- consumer groups --------------------------------------------------------------
@@ -532,17 +532,17 @@ def xreadgroup(s, args):
                 entries.append(_entry_reply(st, sid))
             s.touch()
             _propagate_setid(s, key, g)
-            out.append([key, entries])
+            out.append((key, entries))
         else:
             start = parse_id(ida, 0)
             pend = sorted(x for x in c.pel if x > start)
             if count:
                 pend = pend[:count]
             entries = [_entry_reply(st, sid) if sid in st.entries else [fmt_id(sid), None] for sid in pend]
-            out.append([key, entries])
+            out.append((key, entries))
     if s.prop is None:
         s.propagate()  # nothing to log (reads only)
-    return out if out else NIL_ARRAY
+    return PairMap(out) if out else NIL_ARRAY
 
 
 @command("xack", -4, "write fast")
@@ -724,16 +724,16 @@ def xinfo(s, args):
     if st is None:
         raise CommandError("ERR no such key")
     if sub == b"GROUPS":
-        return [[b"name", g.name, b"consumers", len(g.consumers), b"pending", len(g.pel),
+        return [Map([b"name", g.name, b"consumers", len(g.consumers), b"pending", len(g.pel),
                  b"last-delivered-id", fmt_id(g.last_id),
                  b"entries-read", None if g.entries_read == -1 else g.entries_read,
-                 b"lag", _lag(st, g)] for g in st.groups.values()]
+                 b"lag", _lag(st, g)]) for g in st.groups.values()]
     if sub == b"CONSUMERS":
         g = st.groups.get(args[3]) if len(args) > 3 else None
         if g is None:
             raise CommandError("NOGROUP No such consumer group")
         # 7.0 fields (7.2 added "inactive" from active-time)
-        return [[b"name", c.name, b"pending", len(c.pel), b"idle", max(0, s.now - c.seen_time)]
+        return [Map([b"name", c.name, b"pending", len(c.pel), b"idle", max(0, s.now - c.seen_time)])
                 for c in g.consumers.values()]
     if sub != b"STREAM":
         raise unknown_subcommand(args[1], "xinfo")
@@ -746,9 +746,9 @@ def xinfo(s, args):
             b"last-generated-id", fmt_id(st.last_id), b"max-deleted-entry-id", fmt_id(st.max_deleted_id),
             b"entries-added", st.entries_added, b"recorded-first-entry-id", fmt_id(st.first_id)]
     if not full:
-        return head + [b"groups", len(st.groups),
-                       b"first-entry", _entry_reply(st, st.ids[0]) if st.ids else None,
-                       b"last-entry", _entry_reply(st, st.ids[-1]) if st.ids else None]
+        return Map(head + [b"groups", len(st.groups),
+                           b"first-entry", _entry_reply(st, st.ids[0]) if st.ids else None,
+                           b"last-entry", _entry_reply(st, st.ids[-1]) if st.ids else None])
     ids = st.ids if count == 0 else st.ids[:count]
     groups = []
     for g in st.groups.values():
@@ -760,12 +760,12 @@ def xinfo(s, args):
             cpel = sorted(c.pel.items())
             if count:
                 cpel = cpel[:count]
-            consumers.append([b"name", c.name, b"seen-time", c.seen_time,
-                              b"pel-count", len(c.pel),
-                              b"pending", [[fmt_id(i), n.delivery_time, n.delivery_count] for i, n in cpel]])
-        groups.append([b"name", g.name, b"last-delivered-id", fmt_id(g.last_id),
+            consumers.append(Map([b"name", c.name, b"seen-time", c.seen_time,
+                                  b"pel-count", len(c.pel),
+                                  b"pending", [[fmt_id(i), n.delivery_time, n.delivery_count] for i, n in cpel]]))
+        groups.append(Map([b"name", g.name, b"last-delivered-id", fmt_id(g.last_id),
                        b"entries-read", None if g.entries_read == -1 else g.entries_read,
                        b"lag", _lag(st, g), b"pel-count", len(g.pel),
                        b"pending", [[fmt_id(i), n.consumer, n.delivery_time, n.delivery_count] for i, n in pel],
-                       b"consumers", consumers])
-    return head + [b"entries", [_entry_reply(st, sid) for sid in ids], b"groups", groups]
+                           b"consumers", consumers]))
+    return Map(head + [b"entries", [_entry_reply(st, sid) for sid in ids], b"groups", groups])

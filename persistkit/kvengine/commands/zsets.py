@@ -6,7 +6,7 @@ import math
 import random
 
 from ..numbers import format_double, get_float, get_int, parse_float
-from ..reply import NIL_ARRAY, SYNTAX, WRONGTYPE, CommandError
+from ..reply import NIL_ARRAY, SYNTAX, WRONGTYPE, CommandError, Double, Pairs
 from ..table import command
 from ..values import ZSet
 from .common import norm_range
@@ -84,7 +84,7 @@ def zadd(s, args):
         s.delete(key)
     s.touch(added + changed)
     if incr:
-        return None if result is None else format_double(result)
+        return None if result is None else Double(result)
     return added + changed if ch else added
 
 
@@ -100,7 +100,7 @@ def zincrby(s, args):
         raise CommandError("ERR resulting score is not a number (NaN)")
     z.add(args[3], new)
     s.touch()
-    return format_double(new)
+    return Double(new)
 
 
 @command("zrem", -3, "write fast")
@@ -127,7 +127,7 @@ def zscore(s, args):
     if z is None:
         return None
     sc = z.scores.get(args[2])
-    return None if sc is None else format_double(sc)
+    return None if sc is None else Double(sc)
 
 
 @command("zmscore", -3, "readonly fast")
@@ -136,7 +136,7 @@ def zmscore(s, args):
     out = []
     for m in args[2:]:
         sc = None if z is None else z.scores.get(m)
-        out.append(None if sc is None else format_double(sc))
+        out.append(None if sc is None else Double(sc))
     return out
 
 
@@ -152,7 +152,7 @@ def _rank(s, args, rev: bool):
         return NIL_ARRAY if withscore else None
     if rev:
         r = len(z) - 1 - r
-    return [r, format_double(z.scores[args[2]])] if withscore else r
+    return [r, Double(z.scores[args[2]])] if withscore else r
 
 
 @command("zrank", -3, "readonly fast")
@@ -250,11 +250,7 @@ def _select(z, mode, lo_arg, hi_arg, rev, limit):
 def _range_reply(items, withscores):
     if not withscores:
         return [m for _, m in items]
-    out = []
-    for sc, m in items:
-        out.append(m)
-        out.append(format_double(sc))
-    return out
+    return Pairs((m, Double(sc)) for sc, m in items)
 
 
 def _parse_range_opts(args, start, allow_byx=True):
@@ -349,20 +345,23 @@ command("zremrangebyscore", 4, "write")(_remrange("score"))
 command("zremrangebylex", 4, "write")(_remrange("lex"))
 
 
-def _pop(s, key, count, maxfirst):
+def _pop(s, key, count, maxfirst, nested=False):
+    """ZPOPMIN/MAX: a flat [member, score] without COUNT, pairs with it (RESP3 nesting)."""
     z = _z(s, key)
+    out = Pairs()
     if z is None:
-        return []
-    out = []
+        return out if nested else []
     for _ in range(min(count, len(z))):
         sc, m = z.index[-1] if maxfirst else z.index[0]
         z.remove(m)
-        out += [m, format_double(sc)]
+        out.append((m, Double(sc)))
     if not z:
         s.delete(key)
     if out:
-        s.touch(len(out) // 2)
-    return out
+        s.touch(len(out))
+    if nested:
+        return out
+    return [x for pair in out for x in pair]
 
 
 @command("zpopmin", -2, "write fast")
@@ -372,7 +371,7 @@ def zpopmin(s, args):
     count = get_int(args[2]) if len(args) == 3 else 1
     if count < 0:
         raise CommandError("ERR value is out of range, must be positive")
-    return _pop(s, args[1], count, False)
+    return _pop(s, args[1], count, False, len(args) == 3)
 
 
 @command("zpopmax", -2, "write fast")
@@ -382,7 +381,7 @@ def zpopmax(s, args):
     count = get_int(args[2]) if len(args) == 3 else 1
     if count < 0:
         raise CommandError("ERR value is out of range, must be positive")
-    return _pop(s, args[1], count, True)
+    return _pop(s, args[1], count, True, len(args) == 3)
 
 
 def _bzpop(maxfirst):
@@ -521,7 +520,7 @@ def zrandmember(s, args):
     ms = list(z.scores)
     picked = random.sample(ms, min(count, len(ms))) if count >= 0 else [random.choice(ms) for _ in range(-count)]
     if ws:
-        return [x for m in picked for x in (m, format_double(z.scores[m]))]
+        return Pairs((m, Double(z.scores[m])) for m in picked)
     return picked
 
 
