@@ -206,3 +206,22 @@ def test_cli_repair_of_a_hybrid_with_a_damaged_preamble(tmp_path):
     assert rep["damage"]["preamble"] and rep["kept"]["preamble_keys"] > 10
     assert rep["dropped"]["bytes"] == len(data) - rep["damage"]["offset"]
     assert verify_aof(out).ok
+
+
+from test_aof_verify import test_corruptions_agree as _corruptions  # noqa: E402
+
+_CORRUPTIONS = [m.args for m in _corruptions.pytestmark if m.name == "parametrize"][0][1]
+
+
+@pytest.mark.parametrize("old,new", _CORRUPTIONS)
+def test_every_corrupted_copy_repairs_to_the_commands_before(tmp_path, old, new):
+    data = small_aof().replace(old, new, 1)
+    f = tmp_path / "in.aof"
+    f.write_bytes(data)
+    out = tmp_path / "out.aof"
+    rep = repair_aof(f, out)
+    limit = rep["damage"]["valid_up_to"]
+    assert out.read_bytes() == data[:limit]
+    assert [c.args for c in AOFReader(out).commands()] == _commands_before(data, limit)
+    ok, _, _, text = check_aof(out)
+    assert ok, text
