@@ -151,3 +151,26 @@ def test_replayed_aof_directory_loads_into_redis(tmp_path, start_redis):
     got = read_keyspace(server, dbs=used_dbs(want))
     assert diff_keyspaces(got, want, consumer_times_wildcard=True) == []
     shutil.rmtree(work, ignore_errors=True)
+
+
+def test_resp_stream_piped_into_redis_gives_the_plain_rewrite_state(tmp_path, start_redis):
+    # Our RESP rebuild is the AOF rewrite's plain form, so a server fed with it holds
+    # what Redis's own plain rewrite (aof-plain) gives -- losses included (corpus README).
+    import subprocess
+
+    from realredis import redis_binary
+
+    folder = next(f for f in FOLDERS if f.name == "redis-7.0.15")
+    resp = tmp_path / "state.resp"
+    r = run("replay", folder / "aof-hybrid", "--resp", resp)
+    assert r.exit_code == 0, r.output
+    live = start_redis(tmp_path / "live")
+    with open(resp, "rb") as fh:
+        done = subprocess.run([redis_binary("redis-cli"), "-p", str(live.port), "--pipe"], stdin=fh,
+                              capture_output=True, timeout=60)
+    assert done.returncode == 0 and b"errors: 0" in done.stdout, done.stdout
+    loaded_at = int(time.time() * 1000)
+    want = live_view(expected_keyspace(folder, "aof-plain"), loaded_at)
+    got = read_keyspace(live, dbs=used_dbs(want))
+    assert diff_keyspaces(got, want, consumer_times_wildcard=True) == []
+    assert len(library_names(live)) == 2
