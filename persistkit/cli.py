@@ -91,7 +91,12 @@ def _register_commands() -> None:
     register_all(main)
 
 
-_register_commands()
-
 if __name__ == "__main__":  # pragma: no cover
-    main()
+    # Run as a script (python -m persistkit.cli) this file is "__main__", and the
+    # command modules import "persistkit.cli": use that module's group instead of
+    # registering the commands twice.
+    from persistkit.cli import main as _package_main
+
+    _package_main()
+else:
+    _register_commands()
