@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from corpus import (diff_keyspaces, expected_functions, expected_keyspace, keyspace_from_records,
                     load_expected, real_folders, real_ids)
-from persistkit.aoftools.writer import MultiPartWriter, write_resp_file
+from persistkit.aoftools.writer import AOFWriter, MultiPartWriter, write_resp_file
 from persistkit.cli import main
 from persistkit.kvengine import Keyspace
 from persistkit.rdbtools.reader import read_rdb
@@ -105,14 +105,12 @@ class LoggedSession:
 
 
 def write_set(out: Path, base_ks: Keyspace, log: list) -> Path:
+    """A multi-part AOF: the base snapshot, then the logged commands in one incr file
+    with SELECT and #TS lines written by AOFWriter as the server writes them."""
     with MultiPartWriter(out, timestamps=True) as mp:
         mp.write_base_rdb(list(rdb_items(base_ks)), version=10)
-        w = mp.write_incr(())
-    # the incr written separately so that #TS / SELECT come from the AOF writer
-    incr = out / "appendonly.aof.1.incr.aof"
-    from persistkit.aoftools.writer import AOFWriter
-
-    with open(incr, "wb") as fh:
+        mp.write_incr(())
+    with open(out / "appendonly.aof.1.incr.aof", "wb") as fh:
         aw = AOFWriter(fh, timestamps=True)
         for db, args, t in log:
             aw.command(args, db=db, time=t)
@@ -211,13 +209,11 @@ def test_stop_inside_a_transaction_leaves_it_unapplied(pit):
     # the log holds MULTI, SET tx:a, LPUSH queue, EXEC: stop on the LPUSH
     res = replay(pit["dir"], ReplayOptions(skips=[SkipRule.parse("FLUSHALL")]))
     full = state_of(res.keyspace)
-    lpush_index = None
-    idx = 0
-    for item in __import__("persistkit.aoftools.reader", fromlist=["AOFReader"]).AOFReader(pit["dir"]).commands():
-        idx += 1
-        if item.args[0] == b"LPUSH":
-            lpush_index = idx
-    assert lpush_index is not None and any(a[0] == b"MULTI" for _, a, _ in log)
+    from persistkit.aoftools.reader import AOFReader
+
+    lpush_index = next(i for i, item in enumerate(AOFReader(pit["dir"]).commands(), 1)
+                       if item.args[0] == b"LPUSH")
+    assert any(a[0] == b"MULTI" for _, a, _ in log)
     cut = replay(pit["dir"], ReplayOptions(until_command=lpush_index - 1))
     assert cut.stop["inside_transaction"] is True
     assert cut.discarded_transaction == 1      # SET tx:a was queued, never EXECed

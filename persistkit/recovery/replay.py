@@ -80,6 +80,9 @@ from persistkit.rdbtools import model
 # Commands that give a log its structure; dropping them would change what others mean.
 UNSKIPPABLE = frozenset((b"MULTI", b"EXEC", b"DISCARD", b"SELECT"))
 MAX_ERRORS_KEPT = 20
+MAX_SKIPPED_KEPT = 10_000   # each skip is reported live (on_skip); the summary keeps this many
+REF_ARGS = 8                # arguments kept per reported command, each cut to REF_ARG_BYTES
+REF_ARG_BYTES = 256
 DEFAULT_COMPAT = "7.2"
 
 
@@ -143,17 +146,21 @@ class CommandRef:
     index: int               # 1-based position in the log (every command counted)
     in_multi: bool = False
 
+    argc: int = 0
+
     @classmethod
     def of(cls, cmd: AOFCommand, index: int) -> "CommandRef":
-        return cls(cmd.file, cmd.offset, cmd.time, cmd.db, cmd.args, index, cmd.in_multi)
+        # Only the head of the command is kept: a report must not hold big values.
+        args = [bytes(a[:REF_ARG_BYTES]) for a in cmd.args[:REF_ARGS]]
+        return cls(cmd.file, cmd.offset, cmd.time, cmd.db, args, index, cmd.in_multi, len(cmd.args))
 
     def as_dict(self) -> dict:
         from persistkit.render.common import bstr_json
 
         return {"file": self.file, "offset": self.offset, "time": self.time, "db": self.db,
                 "index": self.index, "in_multi": self.in_multi,
-                "command": [bstr_json(bytes(a)) for a in self.args[:8]],
-                "argc": len(self.args)}
+                "command": [bstr_json(bytes(a)) for a in self.args],
+                "argc": self.argc}
 
 
 @dataclass
@@ -167,7 +174,8 @@ class ReplayResult:
     module_keys_dropped: int = 0
     commands_read: int = 0
     commands_applied: int = 0
-    skipped: list = field(default_factory=list)        # CommandRef
+    skipped: list = field(default_factory=list)        # CommandRef (the first MAX_SKIPPED_KEPT)
+    skipped_count: int = 0
     errors: list = field(default_factory=list)         # (CommandRef, message)
     error_count: int = 0
     discarded_transaction: int = 0                    # queued commands never EXECed
@@ -193,7 +201,7 @@ class ReplayResult:
             "module_keys_dropped": self.module_keys_dropped,
             "commands_read": self.commands_read,
             "commands_applied": self.commands_applied,
-            "commands_skipped": len(self.skipped),
+            "commands_skipped": self.skipped_count,
             "skipped": [s.as_dict() for s in self.skipped],
             "command_errors": self.error_count,
             "errors": [dict(ref.as_dict(), error=msg) for ref, msg in self.errors],
@@ -234,6 +242,7 @@ class Replayer:
         self.result = ReplayResult(self.ks, self.path, layout=self._layout())
         self._compat_fixed = self.options.compat is not None
         self._set_compat(self.options.compat or DEFAULT_COMPAT)
+        self._stop_part: Optional[int] = None    # index of the --until-offset file
         self._check_offset_file()
 
     def _layout(self) -> str:
@@ -278,7 +287,7 @@ class Replayer:
         until_time = opts.until_time
         until_cmd = opts.until_command
         part_index = {p.name: i for i, p in enumerate(self.reader.parts)}
-        stop_part = getattr(self, "_stop_part", None)
+        stop_part = self._stop_part
         stop_bytes = opts.until_offset[1] if opts.until_offset is not None else None
         session = None
         cur_file = None
@@ -315,7 +324,9 @@ class Replayer:
                     name = bytes(args[0]).upper()
                     if any(rule.matches(name, args) for rule in skips):
                         ref = CommandRef.of(item, index)
-                        res.skipped.append(ref)
+                        res.skipped_count += 1
+                        if len(res.skipped) < MAX_SKIPPED_KEPT:
+                            res.skipped.append(ref)
                         if self.on_skip is not None:
                             self.on_skip(ref)
                         continue
