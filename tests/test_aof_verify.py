@@ -251,3 +251,18 @@ def test_random_byte_damage_agrees(tmp_path):
             del b[i]
         f.write_bytes(bytes(b))
         assert_agrees(f)
+
+
+@pytest.mark.parametrize("version", ["redis-5.0.14", "redis-6.2.16"])
+def test_damaged_single_file_hybrid_agrees(tmp_path, version):
+    data = (REAL / version / "aof-hybrid" / "appendonly.aof").read_bytes()
+    rep = verify_aof(REAL / version / "aof-hybrid" / "appendonly.aof")
+    tail = rep.stats["files"][0]["preamble_end"]
+    f = tmp_path / "appendonly.aof"
+    for cut in (tail + 1, tail + 40, len(data) - 5000, len(data) - 1):
+        f.write_bytes(data[:cut])
+        ok, rep = assert_agrees(f)
+        assert not ok and rep.valid_up_to >= tail
+    f.write_bytes(data[:tail] + b"*2\r\n$3\r\nGET\r\n$1\r\nk\n\n" + data[tail:])
+    ok, rep = assert_agrees(f)
+    assert not ok and rep.valid_up_to == tail
