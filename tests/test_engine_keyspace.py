@@ -107,7 +107,7 @@ def test_xreadgroup_is_logged_as_xclaim(logged):
     run(s, "xgroup", "create", "st", "g", "0")
     out.clear()
     reply = run(s, "xreadgroup", "group", "g", "alice", "streams", "st", ">")
-    assert reply == [[b"st", [[b"1-1", [b"f", b"v"]]]]]
+    assert reply == [(b"st", [[b"1-1", [b"f", b"v"]]])]
     assert out[0] == (0, [b"XCLAIM", b"st", b"g", b"alice", b"0", b"1-1", b"TIME", b"%d" % T0,
                           b"RETRYCOUNT", b"1", b"FORCE", b"JUSTID", b"LASTID", b"1-1"])
     assert out[1][1][:5] == [b"XGROUP", b"SETID", b"st", b"g", b"1-1"]
