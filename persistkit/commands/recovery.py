@@ -81,7 +81,9 @@ def register(main) -> None:
     @click.option("--resp", "resp_out", metavar="FILE|-",
                   help="Write RESP commands that rebuild the state ('-' = stdout).")
     @click.option("--until", "until", metavar="TIME", help="Stop after the last command logged at or "
-                  "before TIME (unix seconds or ISO-8601, UTC unless a zone is given); needs #TS annotations.")
+                  "before TIME (unix seconds or ISO-8601, UTC unless a zone is given); needs #TS "
+                  "annotations, whose resolution is one second: commands logged in TIME's own second "
+                  "are applied.")
     @click.option("--until-offset", metavar="FILE:BYTES",
                   help="Apply only commands that end at or before BYTES of FILE (and earlier files).")
     @click.option("--until-command", type=click.IntRange(min=0), metavar="N",

@@ -391,6 +391,12 @@ class Replayer:
             reply = session.execute(args, now_ms=now_ms)
         except CommandError as exc:  # handlers normally return errors; be safe
             reply = exc
+        except (FormatError, RecoveryError):
+            raise
+        except Exception as exc:  # an engine failure: say where in the log, not a traceback
+            raise FormatError(f"the engine failed to replay {bytes(args[0])[:40]!r}: {exc!r}", cmd.offset,
+                              expected="a command the engine can apply",
+                              found=bytes(args[0])[:40].decode("utf-8", "replace"), file=cmd.file) from exc
         if isinstance(reply, CommandError):
             msg = getattr(reply, "message", str(reply))
             if msg.startswith("ERR unknown command"):

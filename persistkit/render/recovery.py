@@ -97,19 +97,24 @@ def _render_output(c, output: dict) -> None:
 
 def render_merge(summary: dict, output: dict | None) -> None:
     c = stdout_console()
-    for inp in summary["inputs"]:
-        c.print(f"  {inp['path']}: {inp['kind']}, {inp['snapshot_keys']} snapshot key(s), "
-                f"{inp['commands_applied']} command(s)", markup=False)
+    number = {}
+    for n, inp in enumerate(summary["inputs"], 1):
+        number[inp["path"]] = str(n)
+        c.print(f"  [{n}] {inp['path']}: {inp['kind']}, {inp['snapshot_keys']} snapshot key(s) taken, "
+                f"{inp['commands_applied']} command(s) applied", markup=False, soft_wrap=True)
     conflicts = summary["conflict_list"]
     if conflicts:
         t = Table(title=f"{len(conflicts)} conflict(s), policy {summary['policy']}", title_justify="left")
-        for col in ("db", "key", "inputs", "winner"):
+        for col in ("db", "key", "in inputs", "winner"):
             t.add_column(col)
         for cf in conflicts[:200]:
             key = cf["key"] if isinstance(cf["key"], str) else "hex:" + cf["key"]["hex"]
             t.add_row("-" if cf["db"] is None else str(cf["db"]), display_bytes(key.encode(), 60),
-                      " / ".join(cf["inputs"]), cf["winner"] or "(none: error policy)")
+                      ", ".join(number.get(p, p) for p in cf["inputs"]),
+                      number.get(cf["winner"], "none (error policy)") if cf["winner"] else "none (error policy)")
         c.print(t)
+        if len(conflicts) > 200:
+            c.print(f"  ... and {len(conflicts) - 200} more (--json lists them all)", markup=False)
     if summary["dbs"]:
         c.print(_dbs_table(summary["dbs"]))
     if output:
