@@ -58,22 +58,23 @@ def blank_pre70_stream_meta(got: dict, want: dict) -> None:
 
 
 @pytest.mark.parametrize("folder", NO_FIELD_TTLS, ids=[f.name for f in NO_FIELD_TTLS])
-def test_merged_aof_set_loads_into_redis_70(folder, tmp_path, start_redis):
+@pytest.mark.parametrize("aof", ["aof-hybrid", "aof-plain"])
+def test_merged_aof_set_loads_into_redis_70(folder, aof, tmp_path, start_redis):
     work = tmp_path / "srv"
     work.mkdir()
     out = work / "dump.rdb"
     compat = load_expected(folder)["server"]["redis_compat_version"]
-    r = run("merge", folder / "aof-hybrid", "-o", out, "--rdb-version", "10"
+    r = run("merge", folder / aof, "-o", out, "--rdb-version", "10"
             if load_expected(folder)["rdb_version"] >= 10 else "9", "--compat", compat)
     assert r.exit_code == 0, r.output
     loaded_at = int(time.time() * 1000)
     server = start_redis(work)
-    want = expected_keyspace(folder, "aof-hybrid")
+    want = expected_keyspace(folder, aof)
     got = read_keyspace(server, dbs=used_dbs(want))
     want = live_view(want, loaded_at)
     blank_pre70_stream_meta(got, want)
     assert diff_keyspaces(got, want, consumer_times_wildcard=True) == []
-    names = sorted(code.split(b"name=")[1].split()[0] for code in (expected_functions(folder, "aof-hybrid") or []))
+    names = sorted(code.split(b"name=")[1].split()[0] for code in (expected_functions(folder, aof) or []))
     assert library_names(server) == names
 
 
