@@ -225,3 +225,32 @@ def test_every_corrupted_copy_repairs_to_the_commands_before(tmp_path, old, new)
     assert [c.args for c in AOFReader(out).commands()] == _commands_before(data, limit)
     ok, _, _, text = check_aof(out)
     assert ok, text
+
+
+@pytest.mark.parametrize("where", ["single", "multipart"])
+def test_single_bit_flip_in_a_preamble_is_undone(tmp_path, where):
+    if where == "single":
+        src = REAL / "redis-6.2.16" / "aof-hybrid" / "appendonly.aof"
+        f = tmp_path / "appendonly.aof"
+        data = bytearray(src.read_bytes())
+        pos = 123457
+        data[pos] ^= 0x08
+        f.write_bytes(bytes(data))
+        target, damaged = f, f
+    else:
+        target = _copy_dir(HYBRID70, tmp_path / "appendonlydir")
+        damaged = target / "appendonly.aof.2.base.rdb"
+        data = bytearray(damaged.read_bytes())
+        pos = 200001
+        data[pos] ^= 0x80
+        damaged.write_bytes(bytes(data))
+        src = HYBRID70
+    assert not verify_aof(target).ok
+    out = tmp_path / "out"
+    rep = repair_aof(target, out)
+    assert rep["damage"] is None and rep["corrected"][0]["offset"] == pos
+    if where == "single":
+        assert out.read_bytes() == src.read_bytes()
+    else:
+        for p in src.iterdir():
+            assert (out / p.name).read_bytes() == p.read_bytes()

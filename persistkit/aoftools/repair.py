@@ -10,8 +10,10 @@ or at the MULTI of a transaction that is cut or never closed). Unlike ``redis-ch
 
 * files before the damaged one are copied byte for byte;
 * the damaged file is copied up to where its valid data ends; when the damage is inside an
-  RDB preamble, the keys read before the damage are written to a new RDB (same version)
-  and the whole RESP tail of that file is dropped;
+  RDB preamble, a single flipped bit is first looked for with the preamble's CRC64 and
+  undone (``corrected``, see ``correct_preamble_bit``); otherwise the keys read before the
+  damage are written to a new RDB (same version) and the whole RESP tail of that file is
+  dropped;
 * every later file is dropped (an incr file only makes sense on top of all before it);
 * the output has the input's layout: one file, or a new directory with a fresh manifest
   (same names and seqs, no history entries), written atomically.
@@ -25,6 +27,7 @@ command, or everything after a framing error); ``kept`` says the same of what st
 from __future__ import annotations
 
 import os
+import tempfile
 from typing import Optional
 
 from persistkit.kvencoding.errors import FormatError
@@ -152,16 +155,77 @@ def repair_aof(path, out, *, dry_run: bool = False) -> dict:
     parts = aof_set.parts
     results = []
     damaged_index = None
-    for i, part in enumerate(parts):
-        res = check_part(part, allow_preamble=part.role != model.ROLE_INCR)
-        results.append(res)
-        if not res.ok:
-            damaged_index = i
-            break
+    corrections = []
+    with tempfile.TemporaryDirectory(prefix="persistkit-repair-") as scratch:
+        for i, part in enumerate(parts):
+            res = check_part(part, allow_preamble=part.role != model.ROLE_INCR)
+            if not res.ok and res.problem[0].startswith("preamble"):
+                fixed = correct_preamble_bit(part, scratch)
+                if fixed is not None:
+                    part, where = fixed
+                    parts[i] = part
+                    corrections.append({"file": part.name, **where})
+                    res = check_part(part)
+            results.append(res)
+            if not res.ok:
+                damaged_index = i
+                break
+        return _repair_plan(aof_set, parts, results, damaged_index, corrections, path, out, dry_run)
+
+
+def correct_preamble_bit(part: AOFPart, scratch: str):
+    """Undo a single flipped bit in an RDB preamble, located with its CRC64.
+
+    The RDB's end is not known when it is damaged, but one flipped bit does not move it:
+    candidates are EOF bytes (255) followed by the 8-byte checksum and then the end of the
+    file or a RESP tail (``*`` or ``#``). A correction is accepted only when the corrected
+    RDB then reads cleanly with a matching checksum. Returns (corrected part in
+    ``scratch``, {"offset", "bit"}) or None."""
+    from persistkit.rdbtools.reader import RDBReader
+    from persistkit.rdbtools.salvage import locate_bit_flip
+
+    with open_input(part.path) as stream:
+        data = stream.read()
+    n = len(data)
+    ends, others = [], []
+    i = data.find(b"\xff")
+    while i >= 0:
+        after = i + 9
+        if after == n:
+            ends.append(i)
+        elif after < n and data[after] in (42, 35):
+            others.append(i)
+        i = data.find(b"\xff", i + 1)
+    for eof_at in (ends + others)[:8]:
+        stored = int.from_bytes(data[eof_at + 1:eof_at + 9], "little")
+        if not stored:
+            continue
+        flip = locate_bit_flip(data, eof_at + 1, stored)
+        if flip is None or flip[0] > eof_at:
+            continue
+        fixed = bytearray(data)
+        fixed[flip[0]] ^= 1 << flip[1]
+        try:
+            items = list(RDBReader(ByteSource(bytes(fixed[:eof_at + 9]), crc=True), decode=True))
+        except FormatError:
+            continue
+        if not items or not getattr(items[-1], "checksum_ok", False):
+            continue
+        path = os.path.join(scratch, part.name)
+        with open(path, "wb") as fh:
+            fh.write(fixed)
+        fixed_part = AOFPart(path=path, name=part.name, role=part.role, seq=part.seq,
+                             format=part.format, size=n)
+        return fixed_part, {"offset": flip[0], "bit": flip[1],
+                            "message": "single flipped bit in the RDB preamble located by its CRC64 and restored"}
+    return None
+
+
+def _repair_plan(aof_set, parts, results, damaged_index, corrections, path, out, dry_run) -> dict:
 
     report: dict = {"input": str(path), "output": None if dry_run else str(out),
                     "layout": aof_set.layout, "hybrid": aof_set.hybrid, "dry_run": dry_run,
-                    "damage": None, "kept": {}, "dropped": {}}
+                    "damage": None, "corrected": corrections, "kept": {}, "dropped": {}}
     kept_files, dropped_files = [], []
     kept_cmds = 0
     dropped_cmds = 0

@@ -77,7 +77,7 @@ def register(main) -> None:
             emit_json(report)
         else:
             render_repair(report)
-        return EXIT_PROBLEM if report["damage"] else EXIT_OK
+        return EXIT_PROBLEM if report["damage"] or report["corrected"] else EXIT_OK
 
 
 def _salvage(path, out, dry_run, as_json):

@@ -22,6 +22,9 @@ def _range(r) -> str:
 def render_repair(report: dict, console=None) -> None:
     console = console or stdout_console()
     dmg = report["damage"]
+    for c in report.get("corrected") or []:
+        console.print(f"[yellow]corrected[/yellow] {c['file']}: flipped bit {c['bit']} at offset {c['offset']} "
+                      "restored (located by the RDB preamble's CRC64)")
     if dmg is None:
         console.print(f"[green]intact[/green]: {report['input']} has no damage; "
                       + ("nothing written (dry run)" if report["dry_run"] else f"clean copy written to {report['output']}"))
