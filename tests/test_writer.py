@@ -376,3 +376,27 @@ def test_nan_score_is_written_as_the_server_would_and_refused_on_read_like_it(ve
     assert nan_bytes in data
     with pytest.raises(FormatError, match="NaN"):  # rdbLoadObject: "Zset with NAN score detected"
         read_records(data)
+
+
+@pytest.mark.parametrize("rdb_type,ktype,value", [
+    (op.T_SET, "set", [b"a", b"1", b"x" * 100]),
+    (op.T_LIST, "list", [b"a", b"b"]),
+    (op.T_HASH, "hash", [(b"f", b"v"), (b"n", b"123")]),
+    (op.T_ZSET_2, "zset", [(b"a", 2.5), (b"b", -math.inf)]),
+    (op.T_ZSET, "zset", [(b"a", 2.5), (b"b", 0.1)]),
+])
+def test_iterator_values_of_plain_types_stream_to_the_same_bytes(rdb_type, ktype, value):
+    def rec(v):
+        r = R(b"k", ktype, v)
+        r.rdb_type, r.size_hint = rdb_type, len(value)
+        return r
+
+    assert write([rec(iter(value))], 8) == write([rec(list(value))], 8)
+
+
+def test_an_iterator_shorter_than_its_count_is_an_error():
+    r = R(b"k", "set", iter([b"a"]))
+    r.rdb_type, r.size_hint = op.T_SET, 2
+    w = RDBWriter(io.BytesIO(), version=10)
+    with pytest.raises(WriterError):
+        w.record(r)

@@ -132,7 +132,9 @@ def convert_rdb(source, out: BinaryIO, *, version: Optional[int] = None, dialect
     ``progress(offset)`` is called after each key with the input offset reached."""
     from persistkit.rdbtools.reader import RDBReader
 
-    reader = RDBReader(source, decode=True, name=name)
+    # iterate mode: plain collections (hashtable sets, skiplist zsets, ...) come as
+    # iterators and are streamed through, so a huge key never sits in memory whole.
+    reader = RDBReader(source, decode=True, iterate=True, name=name)
     src_version, src_dialect = reader.header.version, reader.dialect
     if version is None:
         version = src_version
@@ -154,6 +156,9 @@ def convert_rdb(source, out: BinaryIO, *, version: Optional[int] = None, dialect
             if filtering and not key_filter(item):
                 res.keys_filtered += 1
                 continue
+            if not w._streams_plain(item) and not isinstance(
+                    item.value, (list, tuple, bytes, model.StreamValue, model.ModuleValue)):
+                item.value = list(item.value)  # needed whole to choose and check it
             lost = _key_lost(item, version)
             if lost:
                 res.losses.append(Loss("key", lost, item.db, item.key))

@@ -701,9 +701,25 @@ class RDBWriter:
         self._w(bytes((item.opcode,)) + bytes(item.raw))
 
     def record(self, rec: model.Record) -> None:
-        """One key: [EXPIRETIME_MS] [IDLE] [FREQ] type key value (rdbSaveKeyValuePair)."""
+        """One key: [EXPIRETIME_MS] [IDLE] [FREQ] type key value (rdbSaveKeyValuePair).
+
+        A value given as an iterator (the reader's ``iterate=True``) of a plain
+        collection kept in its own type (1-5: a count, then strings) is streamed to
+        the output element by element, so a key of millions of members costs no
+        memory; any other iterator is gathered into a list first."""
         self._begin()
+        v = rec.value
+        if v is not None and not isinstance(v, (list, tuple, bytes, bytearray, model.StreamValue,
+                                                model.ModuleValue)):
+            if self._streams_plain(rec):
+                self._stream_plain(rec)
+                return
+            rec.value = list(v)
         t, body = self.values.encode(rec)
+        self._w(self._key_head(rec, t) + body)
+        self.keys_written += 1
+
+    def _key_head(self, rec: model.Record, t: int) -> bytes:
         parts = []
         if rec.expire_ms is not None:
             parts.append(bytes((op.OP_EXPIRETIME_MS,)) + _I64.pack(rec.expire_ms))
@@ -714,8 +730,36 @@ class RDBWriter:
                 parts.append(bytes((op.OP_FREQ, rec.freq & 0xFF)))
         parts.append(bytes((t,)))
         parts.append(self.values._str(rec.key))
-        parts.append(body)
-        self._w(b"".join(parts))
+        return b"".join(parts)
+
+    _PLAIN = (op.T_LIST, op.T_SET, op.T_ZSET, op.T_HASH, op.T_ZSET_2)
+
+    def _streams_plain(self, rec: model.Record) -> bool:
+        return (self.values.encodings == "keep" and rec.rdb_type in self._PLAIN
+                and rec.rdb_type in self.values.available and rec.size_hint is not None
+                and not rec.field_expires)
+
+    def _stream_plain(self, rec: model.Record) -> None:
+        t = rec.rdb_type
+        s = self.values._str
+        buf = bytearray(self._key_head(rec, t))
+        buf += encode_length(rec.size_hint)
+        n = 0
+        for item in rec.value:
+            if t in (op.T_LIST, op.T_SET):
+                buf += s(item)
+            elif t == op.T_HASH:
+                buf += s(item[0]) + s(item[1])
+            else:
+                buf += s(item[0])
+                buf += _F64.pack(item[1]) if t == op.T_ZSET_2 else rdb_text_double(item[1])
+            n += 1
+            if len(buf) >= 1 << 20:
+                self._w(bytes(buf))
+                buf.clear()
+        if n != rec.size_hint:
+            raise WriterError(f"the value gave {n} elements, its count said {rec.size_hint}")
+        self._w(bytes(buf))
         self.keys_written += 1
 
     def write(self, item) -> None:
