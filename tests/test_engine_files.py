@@ -133,3 +133,31 @@ def test_engine_aof_sets_pass_check_aof_and_load_into_redis(tmp_path, preamble):
         got = read_keyspace(real)
     assert diff_keyspaces(got, want, consumer_times_wildcard=True) == []
     assert (0, b"after:base") in got and got[(5, b"after:list")]["value"] == [b"a", b"b"]
+
+
+def test_restore_of_real_dump_payloads_and_dump_back_into_real_redis(tmp_path):
+    from corpus import bstr, load_expected
+
+    data = load_expected(V70)
+    want = expected_keyspace(V70, "snapshot")
+    ks = Keyspace()
+    s = ks.session()
+    payloads = {}
+    for d in data["dumps"]:
+        key = bstr(d["key"], data["_root"])
+        payload = (REAL / V70 / d["file"]).read_bytes()
+        s.select(d["db"])
+        assert s.execute([b"RESTORE", key, b"0", payload, b"REPLACE"]) == "OK"
+        got = keyspace_from_records(ks.iter_records(dbs=[d["db"]]))
+        k = (d["db"], key)
+        assert diff_keyspaces({k: got[k]}, {k: dict(want[k], expire_ms=None)}) == []
+        payloads[k] = s.execute([b"DUMP", key])
+    assert s.execute([b"RESTORE", b"x", b"0", b"garbage"]).message == \
+        "ERR DUMP payload version or checksum are wrong"
+    # what DUMP gives back restores in a real Redis 7.0 to the same value
+    with RedisServer(tmp_path / "real") as real:
+        for (db, key), payload in payloads.items():
+            real.client(db=db).restore(key, 0, payload, replace=True)
+        got = read_keyspace(real)
+    for k in payloads:
+        assert diff_keyspaces({k: got[k]}, {k: dict(want[k], expire_ms=None)}) == []

@@ -366,3 +366,38 @@ def test_kill_9_during_bgsave_and_bgrewriteaof_leaves_previous_files_valid(tmp_p
     ks = Keyspace()
     load_aof(ks, str(tmp_path / "appendonlydir"))
     assert ks.dbsize(0) == 40000 + 3 and ks.get(b"during-rewrite") == b"1"
+
+
+def test_config_file_config_set_appendonly_and_info(tmp_path):
+    conf = tmp_path / "redis.conf"
+    conf.write_text('# a redis.conf\ndbfilename "custom.rdb"\nappendfsync always\n'
+                    'aof-use-rdb-preamble yes\nhash-max-listpack-entries 4\nsave ""\n')
+    work = tmp_path / "data"
+    with EngineProcess(work, "--config", str(conf)) as eng:
+        r = eng.client()
+        assert r.config_get("dbfilename") == {"dbfilename": "custom.rdb"}
+        assert r.config_get("appendfsync") == {"appendfsync": "always"}
+        r.hset("h", mapping={str(i): i for i in range(5)})
+        assert r.object("encoding", "h") == b"hashtable"   # the file's limit applies
+        p = info(r)
+        for field in ("rdb_changes_since_last_save", "rdb_bgsave_in_progress", "rdb_last_bgsave_status",
+                      "rdb_last_cow_size", "latest_fork_usec", "aof_enabled", "aof_rewrite_in_progress",
+                      "aof_last_bgrewrite_status", "rdb_last_save_time"):
+            assert field in p
+        assert p["aof_enabled"] == 0 and p["rdb_changes_since_last_save"] == 5  # one per field, as hsetCommand counts
+        assert {"used_memory", "maxmemory"} <= set(r.info("memory"))
+        assert r.info("keyspace")["db0"]["keys"] == 1
+        # turning the AOF on at run time writes a base with what is there
+        assert r.config_set("appendonly", "yes")
+        assert wait_until(lambda: _rewrite_done(r) and info(r)["aof_rewrites"] == 1)
+        r.set("after", "on")
+        assert info(r)["aof_enabled"] == 1
+        assert r.save() and (work / "custom.rdb").exists()
+        try:
+            r.shutdown(nosave=True)
+        except Exception:
+            pass
+        eng.proc.wait(timeout=20)
+    ks = Keyspace()
+    load_aof(ks, str(work / "appendonlydir"))
+    assert ks.get(b"after") == b"on" and len(ks.get(b"h")) == 5

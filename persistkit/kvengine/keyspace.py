@@ -107,7 +107,6 @@ class Keyspace:
         for d in self.dbs:
             d.data.clear()
             d.expires.clear()
-        self.functions_keep = None
 
     def total_keys(self) -> int:
         return sum(len(d.data) for d in self.dbs)
@@ -216,9 +215,8 @@ class Session:
 
     # -- command dispatch --------------------------------------------------------
     def execute(self, args: list[bytes], now_ms: Optional[int] = None):
+        # processCommand's order: unknown command, arity, then authentication
         spec = table.lookup(args[0]) if args else None
-        if not self.authenticated and (spec is None or "noauth" not in spec.flags):
-            return CommandError(NOAUTH)
         if spec is None:
             if self.in_multi:
                 self.multi_error = True
@@ -228,6 +226,8 @@ class Session:
             if self.in_multi:
                 self.multi_error = True
             return arity_error(spec.name)
+        if not self.authenticated and "noauth" not in spec.flags:
+            return CommandError(NOAUTH)
         if self.in_multi and "nomulti" not in spec.flags:
             self.queue.append((spec, args))
             return QUEUED

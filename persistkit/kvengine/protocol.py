@@ -196,6 +196,9 @@ def split_args(line: bytes):
         out.append(bytes(cur))
 
 
+_BULK_HEADERS = [b"$%d\r\n" % n for n in range(1024)]
+
+
 def encode_reply(value, out: list, resp: int = 2) -> None:
     """Append the RESP2 (or RESP3) bytes of a reply value to ``out``."""
     t = type(value)
@@ -216,9 +219,13 @@ def encode_reply(value, out: list, resp: int = 2) -> None:
         else:
             out.append(b"*%d\r\n" % n)
         append = out.append
+        hdr = _BULK_HEADERS
         for v in value:
             if type(v) is bytes:  # the common case (LRANGE, MGET ...) without recursion
-                append(b"$%d\r\n%s\r\n" % (len(v), v))
+                n = len(v)
+                append(hdr[n] if n < 1024 else b"$%d\r\n" % n)
+                append(v)
+                append(b"\r\n")
             else:
                 encode_reply(v, out, resp)
     elif t is Pairs or t is PairMap:
