@@ -206,8 +206,9 @@ def persistkit_run(label: str, args: list[str], **kw) -> Run:
 
 def git_head() -> str:
     try:
-        return subprocess.run(["git", "-C", str(REPO), "log", "-1", "--format=%h %s"],
+        line = subprocess.run(["git", "-C", str(REPO), "log", "-1", "--format=%h %cd %s", "--date=format:%H:%M"],
                               capture_output=True, text=True).stdout.strip()
+        return line if len(line) <= 70 else line[:67] + "..."
     except Exception:
         return "?"
 
