@@ -175,3 +175,13 @@ def test_resp_stream_piped_into_redis_gives_the_plain_rewrite_state(tmp_path, st
     got = read_keyspace(live, dbs=used_dbs(want))
     assert diff_keyspaces(got, want, consumer_times_wildcard=True) == []
     assert len(library_names(live)) == 2
+
+
+def test_unreachable_server_is_exit_2(tmp_path):
+    from realredis import free_port
+
+    path = tmp_path / "a.aof"
+    write_resp_file(path, [[b"SET", b"a", b"1"]])
+    r = run("replay", path, "--to", f"redis://127.0.0.1:{free_port()}")
+    assert r.exit_code == 2 and "--to redis://127.0.0.1:" in r.output
+    assert run("replay", path, "--to", "http://example/").exit_code == 2

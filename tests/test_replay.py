@@ -349,3 +349,14 @@ def test_cli_unknown_command_needs_skip(tmp_path):
     assert r.exit_code == 1 and "MYMODULE.ADD" in r.output
     r = run("replay", path, "--dry-run", "--skip", "mymodule.add", "--json")
     assert r.exit_code == 0 and json.loads(r.output)["replay"]["keys"] == 1
+
+
+def test_skip_glob_applies_to_the_first_key():
+    from persistkit.kvengine import table
+
+    table.load_all()
+    xgroup = SkipRule.parse("XGROUP s*")
+    assert xgroup.matches(b"XGROUP", [b"XGROUP", b"CREATE", b"s1", b"g", b"$"])
+    assert not xgroup.matches(b"XGROUP", [b"XGROUP", b"CREATE", b"t1", b"g", b"$"])
+    assert not SkipRule.parse("FLUSHALL *").matches(b"FLUSHALL", [b"FLUSHALL", b"ASYNC"])
+    assert SkipRule.parse("DEL u*").matches(b"DEL", [b"DEL", b"u1", b"x"])

@@ -197,7 +197,17 @@ def send_to_redis(ks: Keyspace, url: str, *, batch: int = 500,
                   progress: Optional[Callable[[int], None]] = None) -> dict:
     """RESTORE every key (REPLACE ABSTTL) and FUNCTION LOAD REPLACE every library,
     pipelined; keys go to their own db, or all to the url's /DB when it names one
-    (then the state must use a single db)."""
+    (then the state must use a single db). Error replies are counted and returned;
+    a server that cannot be reached (or goes away) is a RecoveryError."""
+    import redis
+
+    try:
+        return _send(ks, url, batch, progress)
+    except (redis.ConnectionError, redis.TimeoutError, redis.AuthenticationError) as exc:
+        raise RecoveryError(f"--to {url}: {exc}") from None
+
+
+def _send(ks: Keyspace, url: str, batch: int, progress) -> dict:
     import redis
 
     base, only_db = parse_redis_url(url)

@@ -49,8 +49,9 @@ log. They were dead at that moment; a live server would simply not have shown th
 Without any ``#TS`` there is no reference and nothing is dropped.
 
 Skipping (``SkipRule``): a command is dropped when its name matches and, if the rule
-has a glob, its first argument (the first key) matches the glob (Redis glob rules,
-``stringmatchlen``). Inside MULTI/EXEC only the matching command is dropped; the rest
+has a glob, its first key (where the command table puts it: ``DEL k1 k2`` -> k1,
+``XGROUP CREATE key ...`` -> key; a command without keys never matches a glob) matches
+the glob (Redis glob rules, ``stringmatchlen``). Inside MULTI/EXEC only the matching command is dropped; the rest
 of the transaction still applies atomically at EXEC. This is what the user asks when
 skipping e.g. the ``FLUSHALL`` of a script whose effects were logged as a
 transaction. MULTI, EXEC, DISCARD and SELECT cannot be skipped (they are structure).
@@ -73,6 +74,7 @@ from persistkit.aoftools.model import AOFCommand
 from persistkit.aoftools.reader import AOFReader
 from persistkit.kvencoding.errors import FormatError, TruncatedError
 from persistkit.kvengine import Keyspace
+from persistkit.kvengine import table
 from persistkit.kvengine.glob import compile_glob
 from persistkit.kvengine.reply import CommandError
 from persistkit.rdbtools import model
@@ -88,6 +90,19 @@ DEFAULT_COMPAT = "7.2"
 
 class RecoveryError(Exception):
     """A request the input cannot satisfy (e.g. --until on a log without #TS): exit 2."""
+
+
+# Container commands whose key follows a subcommand (the engine table files XGROUP's key at 1).
+_KEY_AFTER_SUBCOMMAND = {b"XGROUP": 2}
+
+
+def first_key_index(name: bytes) -> int:
+    """Where a command's first key is (the engine's command table; 0 = no key)."""
+    pos = _KEY_AFTER_SUBCOMMAND.get(name)
+    if pos is not None:
+        return pos
+    spec = table.lookup(name)
+    return 1 if spec is None else spec.first_key
 
 
 @dataclass(frozen=True)
@@ -112,7 +127,8 @@ class SkipRule:
             return False
         if self.glob is None:
             return True
-        return len(args) > 1 and compile_glob(self.glob).fullmatch(bytes(args[1])) is not None
+        pos = first_key_index(name)
+        return 0 < pos < len(args) and compile_glob(self.glob).fullmatch(bytes(args[pos])) is not None
 
     def __str__(self) -> str:
         text = self.name.decode("latin-1")
