@@ -309,7 +309,14 @@ def test_cli_replay_dry_run_writes_nothing(pit, tmp_path):
     assert r.exit_code == 0
     doc = json.loads(r.output)
     assert doc["dry_run"] is True and doc["output"] is None and doc["replay"]["commands_skipped"] == 1
+    r = run("replay", pit["dir"], "--dry-run", "-o", tmp_path / "x.rdb", "--json")
+    assert r.exit_code == 0
+    assert json.loads(r.output)["output"] == {"format": "rdb", "path": str(tmp_path / "x.rdb"),
+                                              "rdb_version": 10, "dialect": "redis", "written": False}
     assert list(tmp_path.iterdir()) == []
+    # the target is checked in a dry run too
+    r = run("replay", pit["dir"], "--dry-run", "-o", tmp_path / "x.rdb", "--rdb-version", "5")
+    assert r.exit_code == 2 and "cannot be written" in r.output
 
 
 @pytest.mark.parametrize("args, needle", [

@@ -68,6 +68,21 @@ def _write_file_output(ks, out, fmt, rdb_version, input_version, input_magic) ->
     return write_rdb_file(ks, out, target)
 
 
+def _planned_output(result, out, fmt, rdb_version, to_url, resp_out):
+    """What a dry run would have written (the target version is checked too)."""
+    if out:
+        from persistkit.recovery.output import choose_target
+
+        t = choose_target(result.keyspace, rdb_version, input_version=result.rdb_version,
+                          input_magic=result.rdb_magic)
+        return {"format": fmt, "path": out, "rdb_version": t.version, "dialect": t.dialect, "written": False}
+    if to_url:
+        return {"format": "redis", "url": to_url, "written": False}
+    if resp_out:
+        return {"format": "resp", "path": resp_out, "written": False}
+    return None
+
+
 def register(main) -> None:
     @main.command("replay")
     @click.argument("path")
@@ -134,7 +149,9 @@ def register(main) -> None:
             result = Replayer(path, opts, on_skip=on_skip, progress=prog).run()
         ks = result.keyspace
         output = None
-        if not dry_run:
+        if dry_run:
+            output = _planned_output(result, out, fmt, rdb_version, to_url, resp_out)
+        else:
             if out:
                 output = _write_file_output(ks, out, fmt, rdb_version, result.rdb_version, result.rdb_magic)
             elif resp_out:

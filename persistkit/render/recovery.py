@@ -76,7 +76,11 @@ def render_replay(summary: dict, output: dict | None, *, dry_run: bool, to_stder
     c.print(f"  total: {summary['keys']} key(s), {summary['functions']} function librar"
             f"{'y' if summary['functions'] == 1 else 'ies'}", markup=False)
     if dry_run:
-        c.print("  dry run: nothing written", markup=False)
+        where = ""
+        if output:
+            where = f" (would write {output.get('path') or output.get('url')} as {output['format']}"
+            where += f", RDB version {output['rdb_version']})" if "rdb_version" in output else ")"
+        c.print(f"  dry run: nothing written{where}", markup=False)
     elif output:
         _render_output(c, output)
 
