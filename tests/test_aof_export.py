@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import io
 import json
-import shutil
 
-import pytest
 
 from corpus import REAL, diff_keyspaces, expected_keyspace, load_expected
 from realredis import RedisServer, read_keyspace, redis_binary

@@ -22,7 +22,7 @@ from persistkit.aoftools.reader import AOFReader
 from persistkit.aoftools.repair import repair_aof
 from persistkit.aoftools.verify import verify_aof
 from persistkit.aoftools.writer import MultiPartWriter
-from persistkit.kvencoding.resp import CommandParser, encode_command
+from persistkit.kvencoding.resp import CommandParser
 from persistkit.kvencoding.source import ByteSource
 
 

@@ -222,7 +222,7 @@ def correct_preamble_bit(part: AOFPart, scratch: str):
 
 
 def _repair_plan(aof_set, parts, results, damaged_index, corrections, path, out, dry_run) -> dict:
-
+    """Decide what is kept and dropped (and write it) once the first damage is known."""
     report: dict = {"input": str(path), "output": None if dry_run else str(out),
                     "layout": aof_set.layout, "hybrid": aof_set.hybrid, "dry_run": dry_run,
                     "damage": None, "corrected": corrections, "kept": {}, "dropped": {}}

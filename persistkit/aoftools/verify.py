@@ -38,7 +38,7 @@ from persistkit.report import VerifyReport
 from . import model
 from .manifest import ManifestError
 from .model import AOFPart, AOFSet
-from .reader import MissingPartError, open_part_source, read_preamble, resolve_aof
+from .reader import open_part_source, read_preamble, resolve_aof
 
 
 class PartResult:
