@@ -11,7 +11,7 @@ import click
 
 from persistkit.cli import EXIT_OK, EXIT_PROBLEM, UsageProblem, guarded, json_option
 from persistkit.rdbtools import model
-from persistkit.rdbtools.encoding_policy import SUPPORTED_VERSIONS, TARGETS
+from persistkit.rdbtools.encoding_policy import SUPPORTED_VERSIONS, TARGETS, Thresholds
 
 KEY_TYPES = (model.STRING, model.LIST, model.SET, model.ZSET, model.HASH, model.STREAM, model.MODULE)
 
@@ -122,6 +122,10 @@ def register(main) -> None:
         if os.path.isdir(output):
             raise UsageProblem(f"{output}: is a directory")
         thresholds = _thresholds(threshold_pairs)
+        try:  # refuse a bad threshold before any work (the target was checked by _target)
+            Thresholds().with_overrides(thresholds)
+        except ValueError as exc:
+            raise UsageProblem(str(exc)) from None
         key_filter = _key_filter(dbs, patterns, types)
         stream = open_input(path)
         try:
@@ -136,12 +140,6 @@ def register(main) -> None:
             except LossRefused as refused:
                 render_convert(refused.result, output, as_json, to_stderr=to_stdout)
                 return EXIT_PROBLEM
-            except ValueError as exc:  # a target/threshold the writer refuses
-                from persistkit.kvencoding.errors import FormatError
-
-                if isinstance(exc, FormatError):
-                    raise
-                raise UsageProblem(str(exc)) from None
         finally:
             stream.close()
         for note in notes:
