@@ -124,3 +124,25 @@ def test_usage_and_unreadable_inputs_exit_2(tmp_path):
     r = run("diff", folder / "dump.rdb", bad)
     assert r.exit_code == 2 and "bad.rdb" in r.output
     assert run("diff", folder / "dump.rdb", folder / "dump.rdb", "--json", "--commands").exit_code == 2
+
+
+def test_both_sides_are_compared_at_the_same_moment(tmp_path):
+    # A snapshot holding a key that expired before the log's last #TS, and an AOF set
+    # with that snapshot as its base: the expired key is gone from both, not "removed".
+    from persistkit.aoftools.writer import AOFWriter, MultiPartWriter
+    from persistkit.recovery.output import Target, rdb_items, write_rdb_file
+
+    t0 = 1_700_000_000
+    ks = Keyspace(expiry=False)
+    ks.execute([b"SET", b"keep", b"1"])
+    ks.execute([b"SET", b"old", b"x", b"PXAT", b"%d" % (t0 * 1000 + 5000)])
+    write_rdb_file(ks, tmp_path / "a.rdb", Target(10, "redis"))
+    out = tmp_path / "aof"
+    with MultiPartWriter(out) as mp:
+        mp.write_base_rdb(list(rdb_items(ks)), version=10)
+        mp.write_incr(())
+    with open(out / "appendonly.aof.1.incr.aof", "wb") as fh:
+        AOFWriter(fh, timestamps=True).command([b"SET", b"new", b"2"], db=0, time=t0 + 60)
+    d = diff_inputs(tmp_path / "a.rdb", out)
+    assert d.changed_keys() == {(0, b"new")}
+    assert d.dbs[0].added == [b"new"] and d.dbs[0].removed == []

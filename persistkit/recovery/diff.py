@@ -6,8 +6,8 @@
     d.equal, d.counts(), d.as_dict()
     for args in d.commands(): ...        # RESP commands that turn A into B
 
-Each side is loaded to its full state (``replay.load_state``: the snapshot part plus
-its log). Per db, a key is *added* (only in B), *removed* (only in A) or *changed*:
+Each side is loaded to its full state (the snapshot part plus its log), and both are
+looked at the same moment (see ``diff_inputs``). Per db, a key is *added* (only in B), *removed* (only in A) or *changed*:
 its type, its value (content compared in canonical form, so encodings and insertion
 order do not count), its TTL, or its hash field TTLs differ. Function libraries are
 compared by name and code.
@@ -27,7 +27,7 @@ from typing import Iterator, Optional
 from persistkit.kvengine import Keyspace
 
 from .compare import canonical, field_ttls
-from .replay import ReplayOptions, Replayer
+from .replay import ReplayOptions, Replayer, drop_expired
 
 CHANGE_TYPE = "type"
 CHANGE_VALUE = "value"
@@ -172,6 +172,15 @@ def compare_keyspaces(a: Keyspace, b: Keyspace, path_a: str = "A", path_b: str =
 
 
 def diff_inputs(path_a, path_b, *, compat: Optional[str] = None) -> Diff:
-    a = Replayer(path_a, ReplayOptions(compat=compat)).run().keyspace
-    b = Replayer(path_b, ReplayOptions(compat=compat)).run().keyspace
-    return compare_keyspaces(a, b, str(path_a), str(path_b))
+    """Both sides are compared at one moment: keys (and hash fields) whose TTL had
+    passed at the later of the two logs' reference times (their last ``#TS``) are
+    dropped from both, so a key that merely expired is not reported as removed by one
+    side only. Without any ``#TS`` nothing is dropped."""
+    ra = Replayer(path_a, ReplayOptions(compat=compat, keep_expired=True)).run()
+    rb = Replayer(path_b, ReplayOptions(compat=compat, keep_expired=True)).run()
+    refs = [r.reference_ms for r in (ra, rb) if r.reference_ms is not None]
+    if refs:
+        ref = max(refs)
+        drop_expired(ra.keyspace, ref)
+        drop_expired(rb.keyspace, ref)
+    return compare_keyspaces(ra.keyspace, rb.keyspace, str(path_a), str(path_b))
