@@ -85,6 +85,14 @@ class Keyspace:
         s = Session(self, db, authenticated=True)
         return s.execute(args, now_ms=now_ms)
 
+    def apply(self, args: list[bytes], db: int = 0, now_ms: Optional[int] = None):
+        """DESIGN.md's name for ``execute``."""
+        return self.execute(args, db=db, now_ms=now_ms)
+
+    def to_records(self, now_ms: Optional[int] = None):
+        """DESIGN.md's name for ``iter_records``."""
+        return self.iter_records(now_ms)
+
     # -- inspection ------------------------------------------------------------
     def dbsize(self, db: int = 0) -> int:
         return len(self.dbs[db].data)

@@ -177,13 +177,15 @@ class FsyncWorker:
 
     def __init__(self) -> None:
         self.jobs: "queue.Queue[Optional[int]]" = queue.Queue()
+        self.lock = threading.Lock()
         self.pending = 0
         self.last_done = time.time()
         self.thread = threading.Thread(target=self._run, name="aof-fsync", daemon=True)
         self.thread.start()
 
     def submit(self, fd: int) -> None:
-        self.pending += 1
+        with self.lock:
+            self.pending += 1
         self.jobs.put(os.dup(fd))
 
     def _run(self) -> None:
@@ -197,7 +199,8 @@ class FsyncWorker:
                 pass
             finally:
                 os.close(fd)
-                self.pending -= 1
+                with self.lock:
+                    self.pending -= 1
                 self.last_done = time.time()
 
     def stop(self) -> None:
@@ -223,6 +226,7 @@ class AppendOnlyFile:
         self.last_fsync = time.time()
         self.worker: Optional[FsyncWorker] = None
         self.incr_size = 0
+        self.unsynced = False     # bytes written since the last fsync (everysec)
         self.last_write_status = "ok"
         self.base_size = 0
 
@@ -334,15 +338,18 @@ class AppendOnlyFile:
                     raise
                 view = view[n:]
             self.incr_size += len(data)
+            self.unsynced = True
             if self.fsync_policy == "always":
                 os.fsync(self.fd)
                 self.last_fsync = time.time()
+                self.unsynced = False
                 return
         if force_fsync:
             os.fsync(self.fd)
             self.last_fsync = time.time()
+            self.unsynced = False
             return
-        if self.fsync_policy == "everysec":
+        if self.fsync_policy == "everysec" and self.unsynced:
             now = time.time()
             if now - self.last_fsync >= 1.0:
                 if self.worker is None:
@@ -350,6 +357,7 @@ class AppendOnlyFile:
                 if self.worker.pending == 0:   # never queue fsyncs behind a slow disk
                     self.worker.submit(self.fd)
                     self.last_fsync = now
+                    self.unsynced = False
 
     # -- rewrite --------------------------------------------------------------------------
     def start_rewrite(self) -> Manifest:
