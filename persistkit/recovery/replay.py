@@ -42,19 +42,22 @@ behaviour of every current Redis and Valkey).
 
 A log whose last file ends in a cut command is loaded up to its last complete
 command, as ``aof-load-truncated yes`` (the default) makes the server do; the summary
-says where (``truncated``). Damage anywhere else is a FormatError. After the replay, keys (and hash fields) whose TTL is at or before
-the *reference time* are dropped from the result unless ``keep_expired``: the
-reference is the ``--until`` time when given, else the last ``#TS`` of the applied
-log. They were dead at that moment; a live server would simply not have shown them.
-Without any ``#TS`` there is no reference and nothing is dropped.
+says where (``truncated``). Damage anywhere else is a FormatError.
+
+Expired keys in the result: after the replay, keys (and hash fields) whose TTL is at or
+before the *reference time* are dropped unless ``keep_expired``: the reference is the
+``--until`` time when given, else the last ``#TS`` of the applied log. They were dead at
+that moment; a live server would not have shown them (and a server loading the result
+drops them on load). Without any ``#TS`` there is no reference and nothing is dropped.
 
 Skipping (``SkipRule``): a command is dropped when its name matches and, if the rule
-has a glob, its first key (where the command table puts it: ``DEL k1 k2`` -> k1,
-``XGROUP CREATE key ...`` -> key; a command without keys never matches a glob) matches
-the glob (Redis glob rules, ``stringmatchlen``). Inside MULTI/EXEC only the matching command is dropped; the rest
-of the transaction still applies atomically at EXEC. This is what the user asks when
-skipping e.g. the ``FLUSHALL`` of a script whose effects were logged as a
-transaction. MULTI, EXEC, DISCARD and SELECT cannot be skipped (they are structure).
+has a glob, its first key matches the glob (Redis glob rules, ``stringmatchlen``). The
+first key is where the command table puts it: ``DEL k1 k2`` -> k1, ``XGROUP CREATE key
+...`` -> key; a command without keys never matches a glob. Inside MULTI/EXEC only the
+matching command is dropped; the rest of the transaction still applies atomically at
+EXEC. This is what the user asks when skipping e.g. the ``FLUSHALL`` of a script whose
+effects were logged as a transaction. MULTI, EXEC, DISCARD and SELECT cannot be skipped
+(they are the log's structure).
 
 Stops: ``until_time`` (unix seconds; commands whose ``#TS`` is later are not applied;
 commands before the first annotation are), ``until_offset`` ((file, bytes): only
@@ -73,8 +76,7 @@ from typing import Callable, Optional
 from persistkit.aoftools.model import AOFCommand
 from persistkit.aoftools.reader import AOFReader
 from persistkit.kvencoding.errors import FormatError, TruncatedError
-from persistkit.kvengine import Keyspace
-from persistkit.kvengine import table
+from persistkit.kvengine import Keyspace, table
 from persistkit.kvengine.glob import compile_glob
 from persistkit.kvengine.reply import CommandError
 from persistkit.rdbtools import model
