@@ -185,3 +185,86 @@ def test_unreachable_server_is_exit_2(tmp_path):
     r = run("replay", path, "--to", f"redis://127.0.0.1:{free_port()}")
     assert r.exit_code == 2 and "--to redis://127.0.0.1:" in r.output
     assert run("replay", path, "--to", "http://example/").exit_code == 2
+
+
+# ---------------------------------------------------------------------------
+# point in time on a real server's own AOF (#TS annotations, Redis 7.0)
+
+PHASE1 = [
+    (0, ["SET", "user:1", "alice"]), (0, ["SET", "user:2", "bob", "PXAT", "99999999999000"]),
+    (0, ["RPUSH", "queue", "a", "b", "c"]), (0, ["ZADD", "board", "1", "x", "2.5", "y"]),
+    (0, ["HSET", "h", "f1", "v1", "f2", "v2"]), (0, ["SADD", "s", "1", "2", "3"]),
+    (0, ["XADD", "ev", "1-1", "k", "v"]), (0, ["XGROUP", "CREATE", "ev", "g", "0"]),
+    (2, ["SET", "other", "db2"]), (2, ["INCRBY", "n", "7"]),
+]
+PHASE3 = [
+    (0, ["SET", "user:1", "mallory"]), (0, ["LPUSH", "queue", "z"]), (0, ["SET", "after", "flush"]),
+    (2, ["HSET", "h2", "a", "b"]),
+]
+
+
+def _next_second() -> int:
+    """Wait for the wall clock to enter a new second: #TS annotations have a resolution of
+    one second, so each phase must be logged in its own second (this waits for time
+    itself, not for another process)."""
+    start = int(time.time())
+    while int(time.time()) == start:
+        time.sleep(0.01)
+    return int(time.time())
+
+
+def _send(server, commands) -> None:
+    for db, args in commands:
+        server.client(db=db).execute_command(*args)
+
+
+def _no_consumer_times(state: dict) -> dict:
+    for v in state.values():
+        if v["type"] == "stream":
+            for g in v["value"]["groups"]:
+                for c in g["consumers"]:
+                    c["seen_time_ms"] = c["active_time_ms"] = None
+    return state
+
+
+def test_point_in_time_on_a_real_redis_aof(tmp_path, start_redis):
+    from persistkit.recovery.replay import ReplayOptions, SkipRule, replay
+    from corpus import keyspace_from_records
+
+    live = start_redis(tmp_path / "live", "--aof-timestamp-enabled", "yes", "--appendfsync", "always",
+                       appendonly=True)
+    _next_second()
+    _send(live, PHASE1)
+    before = _no_consumer_times(read_keyspace(live, dbs=[0, 2]))
+    t1 = int(time.time())
+    t2 = _next_second()
+    live.client().flushall()
+    _next_second()
+    _send(live, PHASE3)
+    final = _no_consumer_times(read_keyspace(live, dbs=[0, 2]))
+    live.stop()
+    aof = tmp_path / "live" / "appendonlydir"
+
+    def state(res):
+        return keyspace_from_records(res.keyspace.iter_records())
+
+    res = replay(aof)
+    assert diff_keyspaces(state(res), final, consumer_times_wildcard=True) == []
+    res = replay(aof, ReplayOptions(until_time=t1))
+    assert res.stop["reason"] == "until-time" and res.stop["time"] == t2
+    assert diff_keyspaces(state(res), before, consumer_times_wildcard=True) == []
+    # --skip FLUSHALL: everything; the oracle is a second server that never flushed
+    res = replay(aof, ReplayOptions(skips=[SkipRule.parse("FLUSHALL")]))
+    assert [r.args for r in res.skipped] == [[b"FLUSHALL"]] and res.skipped[0].time == t2
+    oracle = start_redis(tmp_path / "oracle")
+    _send(oracle, PHASE1 + PHASE3)
+    want = _no_consumer_times(read_keyspace(oracle, dbs=[0, 2]))
+    assert diff_keyspaces(state(res), want, consumer_times_wildcard=True) == []
+    # the CLI writes that recovered state into a file a real server loads
+    work = tmp_path / "recovered"
+    work.mkdir()
+    r = run("replay", aof, "--skip", "FLUSHALL", "-o", work / "dump.rdb")
+    assert r.exit_code == 0, r.output
+    back = start_redis(work)
+    assert diff_keyspaces(_no_consumer_times(read_keyspace(back, dbs=[0, 2])), want,
+                          consumer_times_wildcard=True) == []
