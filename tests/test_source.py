@@ -53,3 +53,30 @@ def test_readline_returns_lines_and_tail():
     assert src.readline() == b"PING\r\n"
     assert src.readline() == b"partial"
     assert src.at_eof()
+
+
+def test_atomic_output_gives_ordinary_permissions_and_leaves_nothing_on_error(tmp_path):
+    import os
+
+    from persistkit.kvencoding.fileio import atomic_output
+
+    target = tmp_path / "out.rdb"
+    with atomic_output(target) as fh:
+        fh.write(b"data")
+    mask = os.umask(0)
+    os.umask(mask)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~mask
+    with pytest.raises(RuntimeError):
+        with atomic_output(tmp_path / "broken.rdb") as fh:
+            fh.write(b"partial")
+            raise RuntimeError("disk full")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.rdb"]
+
+
+def test_atomic_output_lz4_round_trip(tmp_path):
+    from persistkit.kvencoding.fileio import atomic_output, open_input
+
+    with atomic_output(tmp_path / "x.rdb.lz4") as fh:
+        fh.write(b"REDIS0010" + b"x" * 1000)
+    with open_input(tmp_path / "x.rdb.lz4") as stream:
+        assert stream.read() == b"REDIS0010" + b"x" * 1000

@@ -115,6 +115,9 @@ def atomic_output(path: str | os.PathLike, *, compress: bool | None = None) -> I
     if compress is None:
         compress = target.endswith(".lz4")
     fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(target) + ".", suffix=".tmp", dir=folder)
+    # mkstemp makes the file 0600; a finished output gets the permissions an
+    # ordinary new file would (0666 less the umask), like the server's own files.
+    os.fchmod(fd, 0o666 & ~_current_umask())
     raw = os.fdopen(fd, "wb", buffering=1 << 20)
     try:
         if compress:
@@ -142,6 +145,12 @@ def atomic_output(path: str | os.PathLike, *, compress: bool | None = None) -> I
         except FileNotFoundError:
             pass
         raise
+
+
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _fsync_dir(folder: str) -> None:
