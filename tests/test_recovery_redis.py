@@ -251,11 +251,11 @@ def test_point_in_time_on_a_real_redis_aof(tmp_path, start_redis):
     res = replay(aof)
     assert diff_keyspaces(state(res), final, consumer_times_wildcard=True) == []
     res = replay(aof, ReplayOptions(until_time=t1))
-    assert res.stop["reason"] == "until-time" and res.stop["time"] == t2
+    assert res.stop["reason"] == "until-time" and res.stop["time"] >= t2
     assert diff_keyspaces(state(res), before, consumer_times_wildcard=True) == []
     # --skip FLUSHALL: everything; the oracle is a second server that never flushed
     res = replay(aof, ReplayOptions(skips=[SkipRule.parse("FLUSHALL")]))
-    assert [r.args for r in res.skipped] == [[b"FLUSHALL"]] and res.skipped[0].time == t2
+    assert [r.args for r in res.skipped] == [[b"FLUSHALL"]] and res.skipped[0].time >= t2
     oracle = start_redis(tmp_path / "oracle")
     _send(oracle, PHASE1 + PHASE3)
     want = _no_consumer_times(read_keyspace(oracle, dbs=[0, 2]))
