@@ -253,6 +253,10 @@ def test_scores_as_each_version_formats_them():
     assert format_score(0.1, 10) == b"0.10000000000000001"
     assert format_score(0.1, 11) == b"0.1"
     assert format_score(42.0, 9) == b"42"
+    assert format_score(-0.0, 9) == b"-0" and format_score(-0.0, 10) == b"0"   # 7.0: double2ll first
+    assert format_score(1.5e17, 9) == b"1.5e+17" and format_score(1.5e17, 11) == b"150000000000000000"
+    assert format_score(1e-5, 11) == b"0.00001" and format_score(1e-7, 11) == b"1e-7"   # fpconv layout
+    assert format_score(1e300, 11) == b"1e+300"
     assert format_score(float("inf"), 11) == b"inf"
     assert rdb_text_double(float("nan")) == b"\xfd"
     assert rdb_text_double(float("-inf")) == b"\xff"

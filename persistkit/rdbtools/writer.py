@@ -74,34 +74,56 @@ def header_bytes(version: int, dialect: str = "redis") -> bytes:
 
 
 def format_score(score: float, version: int) -> bytes:
-    """util.c ``d2string`` as the target writes a zset score into a ziplist/listpack:
-    integers in (-2^52, 2^52) as integers; otherwise ``%.17g`` up to 7.0 (RDB <= 10) and
-    the shortest round-trip text from 7.2 (fpconv_dtoa, RDB >= 11)."""
+    """A zset score as the target stores it in a ziplist/listpack (t_zset.c ``zzlInsertAt``).
+
+    From 7.0 (RDB >= 10) a score that ``double2ll`` accepts (integral, |x| <= 2^62) is
+    stored as an integer (-0.0 as 0), anything else as d2string text: ``%.17g`` in
+    7.0, the shortest round-trip text (fpconv_dtoa) from 7.2 (RDB >= 11). Up to 6.2
+    every score went through d2string: integers only in (-2^52, 2^52), "-0" kept.
+    (Checked against DUMP output of a real 7.0 in tests/test_writer_redis.py.)"""
     if math.isnan(score):
         return b"nan"
     if math.isinf(score):
         return b"inf" if score > 0 else b"-inf"
+    if version >= 10:
+        if -4611686018427387904.0 <= score <= 4611686018427387904.0 and score == int(score):
+            return str(int(score)).encode()
+        return _shortest_double(score) if version >= 11 else b"%.17g" % score
     if score == 0:
         return b"-0" if math.copysign(1.0, score) < 0 else b"0"
     if -4503599627370495 < score < 4503599627370496 and score == int(score):
         return str(int(score)).encode()
-    if version >= 11:
-        return _shortest_double(score)
-    return (b"%.17g" % score)
+    return b"%.17g" % score
 
 
 def _shortest_double(score: float) -> bytes:
-    # fpconv_dtoa (grisu2) gives the shortest digits; its notation: plain decimals when
-    # the exponent is small, else d.ddde[+-]x without zero padding of the exponent.
-    text = repr(score)
-    if "e" in text:
-        mant, exp = text.split("e")
-        sign = exp[0] if exp[0] in "+-" else "+"
-        digits = exp.lstrip("+-").lstrip("0") or "0"
-        text = f"{mant}e{sign}{digits}"
-    elif text.endswith(".0"):
-        text = text[:-2]
-    return text.encode()
+    """fpconv_dtoa (Redis 7.2+ d2string): the shortest round-trip digits (grisu2; taken
+    here from Python's repr, which agrees on them) laid out by fpconv's emit_digits:
+    a plain integer while the exponent is small, a plain decimal for 1e-6 <= |x| < 1
+    and the like, else d.ddde[+-]x with no zero padding in the exponent."""
+    neg = score < 0
+    mant, _, exp = repr(abs(score)).partition("e")
+    whole, _, frac = mant.partition(".")
+    if frac == "0":
+        frac = ""
+    digits = (whole + frac).lstrip("0")
+    # K: the power of ten of the last digit
+    K = (int(exp) if exp else 0) - len(frac)
+    stripped = digits.rstrip("0")
+    K += len(digits) - len(stripped)
+    digits = stripped or "0"
+    nd = len(digits)
+    e = abs(K + nd - 1)
+    if K >= 0 and e < nd + 7:
+        text = digits + "0" * K
+    elif K < 0 and (K > -7 or e < 4):
+        offset = nd + K
+        text = "0." + "0" * -offset + digits if offset <= 0 else digits[:offset] + "." + digits[offset:]
+    else:
+        nd = min(nd, 18 - neg)
+        x = K + len(digits) - 1
+        text = digits[0] + ("." + digits[1:nd] if nd > 1 else "") + "e" + ("-" if x < 0 else "+") + str(abs(x))
+    return (("-" if neg else "") + text).encode()
 
 
 def rdb_text_double(score: float) -> bytes:
