@@ -216,19 +216,23 @@ def register(main) -> None:
         except json.JSONDecodeError as exc:
             raise UsageProblem(f"the value is not valid JSON: {exc}") from None
         field_expires = None
+        rdb_type = None
         if isinstance(doc, dict) and "value" in doc and ("type" in doc or key_type):
+            # an export line: its rdb_type lets --encodings keep reproduce the source type
             key_type = key_type or doc.get("type")
             fe = doc.get("field_expire_at_ms")
             if fe:
                 field_expires = {bstr_from_json(f): int(ms) for f, ms in fe}
+            if isinstance(doc.get("rdb_type"), int):
+                rdb_type = doc["rdb_type"]
             doc = doc["value"]
-        if key_type not in KEY_TYPES[:-1]:
+        if key_type not in KEY_TYPES:
             raise UsageProblem("--type is required (string, list, set, zset, hash, stream)")
         try:
             value = value_from_json(key_type, doc)
-        except (ValueSyntaxError, KeyError, TypeError) as exc:
+        except (ValueSyntaxError, KeyError, TypeError, ValueError) as exc:
             raise UsageProblem(f"bad {key_type} value: {exc}") from None
-        rec = model.Record(db=0, key=b"", type=key_type, rdb_type=None, encoding="", offset=0,
+        rec = model.Record(db=0, key=b"", type=key_type, rdb_type=rdb_type, encoding="", offset=0,
                            value=value, field_expires=field_expires)
         try:
             thresholds = _thresholds(threshold_pairs) or None

@@ -159,6 +159,12 @@ def value_from_json(ktype: str, v):
         return [(bstr_from_json(f), bstr_from_json(x)) for f, x in _pairs(v, "hash")]
     if ktype == model.STREAM:
         return _stream_from_json(v)
+    if ktype == model.MODULE:
+        # export's form: {"module": name, "encver": n, "module_id": id, "raw": {"hex": ...}}
+        if not isinstance(v, dict) or "raw" not in v or "module_id" not in v:
+            raise ValueSyntaxError("a module value is {\"module_id\": N, \"raw\": {\"hex\": ...}} as export writes it")
+        return model.ModuleValue(int(v["module_id"]), str(v.get("module", "")), int(v.get("encver", 0)),
+                                 raw=bstr_from_json(v["raw"]))
     raise ValueSyntaxError(f"cannot build a {ktype} value from JSON")
 
 
