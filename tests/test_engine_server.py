@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from corpus import diff_keyspaces, keyspace_from_records
+from corpus import diff_keyspaces
 from realredis import RedisServer, read_keyspace, redis_binary
 from test_engine_support import EngineProcess, info, wait_until
 from persistkit.kvengine import Keyspace

@@ -6,11 +6,9 @@ and the command-line options override it (like ``redis-server FILE --opt value``
 
 from __future__ import annotations
 
-import sys
-
 import click
 
-from persistkit.cli import EXIT_USAGE, UsageProblem, guarded
+from persistkit.cli import UsageProblem, guarded
 
 # click option -> redis.conf name
 _OPTIONS = [

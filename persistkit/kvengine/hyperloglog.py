@@ -213,3 +213,12 @@ def hll_count(v: bytes) -> int:
     if not v[15] & 0x80:
         return int.from_bytes(v[8:16], "little")
     return hll_count_registers(registers_of(v))
+
+
+def cache_valid(v: bytes) -> bool:
+    return not v[15] & 0x80
+
+
+def with_cached_count(v: bytes, card: int) -> bytes:
+    """pfcountCommand stores the count in the header (valid cache)."""
+    return v[:8] + card.to_bytes(8, "little") + v[16:]

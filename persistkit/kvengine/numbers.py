@@ -61,9 +61,13 @@ def parse_float(b: bytes) -> float | None:
         except ValueError:
             return None
     try:
-        return float(text)
+        v = float(text)
     except ValueError:
         return None
+    # strtod's ERANGE: an overflow to inf or an underflow to zero is not a valid float
+    if math.isinf(v) or (v == 0.0 and any(c in "123456789" for c in text.lower().split("e")[0])):
+        return None
+    return v
 
 
 def get_float(b: bytes, message: str = NOT_FLOAT) -> float:
@@ -100,3 +104,81 @@ def format_human_double(d: float) -> bytes:
 
 def format_score(d: float) -> bytes:
     return format_double(d)
+
+
+# -- long double arithmetic (INCRBYFLOAT / HINCRBYFLOAT) ---------------------------------
+# Redis adds in C ``long double`` (x87 80-bit: 64-bit significand) and prints the sum with
+# "%.17Lf" minus trailing zeros (util.c ld2string, LD_STR_HUMAN). Python floats would give
+# other digits (1.1 + 2e3 -> "2001.1" instead of "2001.09999999999999998"), so the
+# arithmetic is done exactly with fractions and rounded to 64 significant bits.
+
+from fractions import Fraction  # noqa: E402
+
+_LD_BITS = 64
+
+
+def _round_ld(x: Fraction) -> Fraction:
+    if x == 0:
+        return x
+    sign = -1 if x < 0 else 1
+    a = abs(x)
+    e = a.numerator.bit_length() - a.denominator.bit_length()
+    if Fraction(2) ** e > a:
+        e -= 1
+    shift = _LD_BITS - 1 - e            # scale so that the significand has 64 bits
+    scaled = a * (Fraction(2) ** shift)
+    m = round(scaled)                   # Fraction.__round__: ties to even
+    return sign * Fraction(m) / (Fraction(2) ** shift)
+
+
+_LD_MAX = Fraction(2) ** 16384
+
+
+def parse_long_double(b: bytes) -> Fraction | None:
+    """strtold of the whole string (no spaces, no NaN/inf: inf cannot be incremented;
+    the long double range reaches about 1.19e4932)."""
+    if not b or b[0] in b" \t\r\n" or b[-1] in b" \t\r\n" or len(b) > 5000:
+        return None
+    try:
+        text = b.decode("ascii")
+        if "_" in text:
+            return None
+        if text.lower().lstrip("+-").startswith("0x"):
+            v = _round_ld(Fraction(float.fromhex(text)))
+        else:
+            mant, _, exp = text.lower().partition("e")
+            if exp and abs(int(exp)) > 6000:
+                return None
+            v = _round_ld(Fraction(text))
+    except (ValueError, ZeroDivisionError, OverflowError):
+        return None
+    if abs(v) >= _LD_MAX:
+        return None
+    return v
+
+
+def format_long_double_human(x: Fraction) -> bytes:
+    q = round(x * 10 ** 17)             # "%.17Lf": 17 decimals of the exact binary value
+    neg = q < 0
+    digits = str(abs(q)).rjust(18, "0")
+    text = digits[:-17] + "." + digits[-17:]
+    text = text.rstrip("0").rstrip(".")
+    if text in ("", "0"):
+        return b"0"
+    return (("-" if neg else "") + text).encode()
+
+
+def incr_long_double(current: bytes | None, increment: bytes, not_float: str) -> bytes:
+    """The new text of an INCRBYFLOAT: raises CommandError like the server."""
+    inc = parse_long_double(increment)
+    if inc is None:
+        raise CommandError(NOT_FLOAT)
+    cur = Fraction(0)
+    if current is not None:
+        cur = parse_long_double(current)
+        if cur is None:
+            raise CommandError(not_float)
+    total = _round_ld(cur + inc)
+    if abs(total) >= Fraction(2) ** 16384:
+        raise CommandError("ERR increment would produce NaN or Infinity")
+    return format_long_double_human(total)

@@ -11,7 +11,6 @@ save rules and starts scheduled rewrites.
 
 from __future__ import annotations
 
-import errno
 import gc
 import os
 import selectors

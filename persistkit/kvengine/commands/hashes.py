@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import random
 
-from ..numbers import (
-    INT64_MAX, INT64_MIN, format_human_double, get_float, get_int, parse_float, parse_int,
-)
+from ..numbers import INT64_MAX, INT64_MIN, get_int, parse_int
 from ..reply import OK, OVERFLOW, SYNTAX, CommandError, Map, Pairs
 from ..table import command
 from ..values import Hash
@@ -170,18 +168,11 @@ def hincrby(s, args):
 
 @command("hincrbyfloat", 4, "write denyoom fast")
 def hincrbyfloat(s, args):
-    inc = get_float(args[3])
+    from ..numbers import incr_long_double
+
+    h = _hash(s, args[1])
+    text = incr_long_double(None if h is None else h.get(args[2]), args[3], "ERR hash value is not a float")
     h = _hash_create(s, args[1])
-    old = h.get(args[2])
-    cur = 0.0
-    if old is not None:
-        cur = parse_float(old)
-        if cur is None:
-            raise CommandError("ERR hash value is not a float")
-    new = cur + inc
-    if new != new or new in (float("inf"), float("-inf")):
-        raise CommandError("ERR increment would produce NaN or Infinity")
-    text = format_human_double(new)
     h[args[2]] = text
     s.touch()
     s.propagate([b"HSET", args[1], args[2], text])

@@ -36,13 +36,22 @@ def pfadd(s, args):
     return 0
 
 
-@command("pfcount", -2, "readonly", keys=(1, -1, 1))
+@command("pfcount", -2, "write", keys=(1, -1, 1))
 def pfcount(s, args):
-    from ..hyperloglog import hll_count, hll_merge_registers, hll_count_registers
+    """A single key's count is cached in its header; writing the cache back dirties the
+    key, so Redis logs that PFCOUNT to the AOF (pfcountCommand: server.dirty++)."""
+    from ..hyperloglog import (cache_valid, hll_count, hll_count_registers, hll_merge_registers,
+                               with_cached_count)
 
     if len(args) == 2:
         v = _hll(s, args[1])
-        return 0 if v is None else hll_count(v)
+        if v is None:
+            return 0
+        card = hll_count(v)
+        if not cache_valid(v):
+            s.set_key(args[1], with_cached_count(v, card), keepttl=True)
+            s.touch()
+        return card
     regs = None
     for k in args[1:]:
         v = _hll(s, k)
@@ -55,15 +64,18 @@ def pfcount(s, args):
 def pfmerge(s, args):
     from ..hyperloglog import hll_from_registers, hll_merge_registers, hll_new
 
+    # pfmergeCommand: the result is dense if any input (destination included) is dense,
+    # else sparse (promoted to dense past the sparse limits); the cache is invalidated.
     regs = None
-    dst_val = _hll(s, args[1])
+    dense = False
     for k in args[1:]:
         v = _hll(s, k)
         if v is not None:
             regs = hll_merge_registers(regs, v)
+            dense = dense or v[4] == 0
     if regs is None:
         regs = hll_merge_registers(None, hll_new())
-    out = hll_from_registers(regs, dense=True)
+    out = hll_from_registers(regs, dense=dense)
     s.set_key(args[1], out, keepttl=True)
     s.touch()
     return Status_OK()

@@ -398,6 +398,11 @@ def object_(s, args):
     v = s.lookup(args[2])
     if sub == b"ENCODING":
         return None if v is None else encoding_of(v, s.ks.limits)[0].encode()
+    if sub == b"FREQ" and v is not None and "lfu" not in (
+            s.ks.server.config["maxmemory-policy"] if s.ks.server is not None else ""):
+        raise CommandError("ERR An LFU maxmemory policy is not selected, access frequency not tracked. "
+                           "Please note that when switching between policies at runtime LRU and LFU "
+                           "data will take some time to adjust.")
     if sub in (b"IDLETIME", b"REFCOUNT", b"FREQ"):
         return None if v is None else (1 if sub == b"REFCOUNT" else 0)
     raise unknown_subcommand(args[1], "object")
@@ -435,13 +440,14 @@ def restore(s, args):
         else:
             raise CommandError(SYNTAX)
         i += 1
+    # restoreCommand's order: BUSYKEY, then the TTL checks, then the payload
+    if not replace and s.lookup(key) is not None:
+        raise CommandError("BUSYKEY Target key name already exists.")
     ttl = parse_int(ttl_arg)
     if ttl is None:
         raise CommandError("ERR value is not an integer or out of range")
     if ttl < 0:
         raise CommandError("ERR Invalid TTL value, must be >= 0")
-    if not replace and s.lookup(key) is not None:
-        raise CommandError("BUSYKEY Target key name already exists.")
     from ..records import value_from_payload
 
     value = value_from_payload(payload)  # raises "ERR DUMP payload version or checksum are wrong"

@@ -151,11 +151,16 @@ def unwatch(s, args):
 # -- scripting / functions ------------------------------------------------------------
 
 def _library_name(code: bytes) -> bytes:
+    """functionExtractLibMetaData: '#!<engine> name=<lib>' on the first line."""
+    from ..protocol import split_args
+
     first = code.split(b"\n", 1)[0]
     if not first.startswith(b"#!"):
         raise CommandError("ERR Missing library metadata")
-    parts = first[2:].split()
-    if not parts or parts[0] != b"lua":
+    parts = split_args(first[2:])
+    if not parts:
+        raise CommandError("ERR Invalid library metadata")
+    if parts[0].lower() != b"lua":
         raise CommandError(f"ERR Engine '{parts[0].decode('utf-8', 'replace') if parts else ''}' not found")
     name = None
     for p in parts[1:]:

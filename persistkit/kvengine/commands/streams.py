@@ -7,7 +7,7 @@ group's last id moved), the way streamPropagateXCLAIM does, so a replay rebuilds
 from __future__ import annotations
 
 from ..numbers import get_int, parse_int
-from ..reply import NIL_ARRAY, OK, SYNTAX, CommandError, Map, PairMap, Status, unknown_subcommand
+from ..reply import NIL_ARRAY, OK, SYNTAX, CommandError, Map, PairMap, unknown_subcommand
 from ..table import command
 from ..values import UINT64_MAX, Consumer, Group, PendingEntry, Stream
 
@@ -513,12 +513,12 @@ def xreadgroup(s, args):
                 c.active_time = s.now
             entries = []
             for sid in sel:
-                g.last_id = sid
-                if g.entries_read != -1:
+                # streamReplyWithRange: count reads while the counter is exact, else estimate
+                if g.entries_read != -1 and not _has_tombstones(st, sid):
                     g.entries_read += 1
-                elif st.max_deleted_id < st.first_id or st.max_deleted_id == (0, 0):
-                    # no tombstones: the position is exact (streamEstimateDistanceFromFirstEverEntry)
-                    g.entries_read = st.entries_added - (len(st.ids) - st.ids.index(sid) - 1)
+                elif st.entries_added:
+                    g.entries_read = _estimate_entries_read(st, sid)
+                g.last_id = sid
                 if not noack:
                     old = g.pel.get(sid)
                     if old is not None:
@@ -534,11 +534,23 @@ def xreadgroup(s, args):
             _propagate_setid(s, key, g)
             out.append((key, entries))
         else:
+            # history (the consumer's own PEL): a re-delivery that counts and is logged
+            # (streamReplyWithRangeFromConsumerPEL); ids whose message is gone come with nil
             start = parse_id(ida, 0)
             pend = sorted(x for x in c.pel if x > start)
             if count:
                 pend = pend[:count]
-            entries = [_entry_reply(st, sid) if sid in st.entries else [fmt_id(sid), None] for sid in pend]
+            entries = []
+            for sid in pend:
+                if sid not in st.entries:
+                    entries.append([fmt_id(sid), None])
+                    continue
+                nack = c.pel[sid]
+                nack.delivery_time = s.now
+                nack.delivery_count += 1
+                s.touch()
+                _propagate_claim(s, key, g, cname, sid, nack)
+                entries.append(_entry_reply(st, sid))
             out.append((key, entries))
     if s.prop is None:
         s.propagate()  # nothing to log (reads only)
@@ -703,14 +715,38 @@ def xpending(s, args):
     return out
 
 
+def _has_tombstones(st: Stream, start) -> bool:
+    """streamRangeHasTombstones(s, start, NULL): a deletion at or after ``start``."""
+    if not st.ids or st.max_deleted_id == (0, 0):
+        return False
+    return start <= st.max_deleted_id
+
+
+def _estimate_entries_read(st: Stream, sid) -> int:
+    """streamEstimateDistanceFromFirstEverEntry; -1 when it cannot be known."""
+    if not st.entries_added:
+        return 0
+    if not st.ids and sid <= st.last_id:
+        return st.entries_added
+    if sid == st.last_id:
+        return st.entries_added
+    if sid > st.last_id:
+        return -1
+    if st.max_deleted_id == (0, 0) or st.max_deleted_id < st.first_id:
+        if sid < st.first_id:
+            return st.entries_added - len(st.ids)
+        if sid == st.first_id:
+            return st.entries_added - len(st.ids) + 1
+    return -1
+
+
 def _lag(st: Stream, g: Group):
-    if st.entries_added == 0:
+    if not st.entries_added:
         return 0
-    if g.entries_read != -1:
-        return max(0, st.entries_added - g.entries_read)
-    if g.last_id >= st.last_id:
-        return 0
-    return None
+    if g.entries_read != -1 and not _has_tombstones(st, g.last_id):
+        return st.entries_added - g.entries_read
+    est = _estimate_entries_read(st, g.last_id)
+    return None if est == -1 else st.entries_added - est
 
 
 @command("xinfo", -2, "readonly", keys=(2, 2, 1))

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from ..numbers import (
-    INT64_MAX, INT64_MIN, format_human_double, get_float, get_int, parse_float, parse_int,
-)
+from ..numbers import INT64_MAX, INT64_MIN, get_int, parse_int
 from ..reply import NOT_INT, OK, OVERFLOW, SYNTAX, CommandError
 from ..table import command
 from .common import expire_arg_to_ms, ms_bytes, norm_range
@@ -292,18 +290,11 @@ def decrby(s, args):
 
 @command("incrbyfloat", 3, "write denyoom fast")
 def incrbyfloat(s, args):
+    from ..numbers import incr_long_double
+
     key = args[1]
     old = _get_str(s, key)
-    cur = 0.0
-    if old is not None:
-        cur = parse_float(old)
-        if cur is None:
-            raise CommandError("ERR value is not a valid float")
-    inc = get_float(args[2])
-    new = cur + inc
-    if new != new or new in (float("inf"), float("-inf")):
-        raise CommandError("ERR increment would produce NaN or Infinity")
-    text = format_human_double(new)
+    text = incr_long_double(old, args[2], "ERR value is not a valid float")
     s.set_key(key, text, keepttl=True)
     s.touch()
     # Logged as SET ... KEEPTTL so that float formatting differences cannot diverge.
