@@ -168,7 +168,7 @@ def _library_name(code: bytes) -> bytes:
         if k == b"name":
             name = v
         else:
-            raise CommandError(f"ERR Invalid metadata value given: {p.decode('utf-8', 'replace')}")
+            raise CommandError("ERR Invalid library metadata")
     if not name:
         raise CommandError("ERR Library name was not given")
     return name
