@@ -43,7 +43,8 @@ def input_size(kind: str, path: Path) -> int:
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--only", nargs="*", default=list(FILES))
+    ap.add_argument("--only", nargs="*", default=["incr", "base"],
+                    help="incr base manifest (default incr base: the manifest row verifies both again)")
     ap.add_argument("--persistkit-only", action="store_true")
     ap.add_argument("--no-results", action="store_true")
     ap.add_argument("--set", default=str(SET), help="AOF directory (default bench/data/aof-1m)")

@@ -23,7 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import harness as H  # noqa: E402
 from run_rdb import TIMEOUT  # noqa: E402
 
-MERGE_MEM_MB = 12 * 1024    # merge holds a keyspace; cap it so the shared machine survives
+MERGE_MEM_MB = 10 * 1024    # merge holds a keyspace; cap it so the shared machine survives
+MERGE_TIMEOUT = 1500        # s: a bound, reported as such, so that one slow run cannot eat the session
 
 
 def keys_in(rdb: Path) -> str:
@@ -80,6 +81,7 @@ def main():
     ap.add_argument("--set", default=str(H.DATA / "aof-1m"))
     ap.add_argument("--persistkit-only", action="store_true")
     ap.add_argument("--no-results", action="store_true")
+    ap.add_argument("--timeout", type=float, default=MERGE_TIMEOUT, help="seconds allowed to persistkit merge")
     a = ap.parse_args()
     aof_dir = Path(a.set)
     if not (aof_dir / "appendonly.aof.manifest").exists():
@@ -90,7 +92,7 @@ def main():
     out = H.OUT / "merged.rdb"
     print(f"  persistkit merge {aof_dir} -o {out}", flush=True)
     pk = H.persistkit_run("persistkit merge", ["merge", str(aof_dir), "-o", str(out)], in_bytes=size,
-                          out_path=out, mem_limit_mb=MERGE_MEM_MB, timeout=TIMEOUT)
+                          out_path=out, mem_limit_mb=MERGE_MEM_MB, timeout=a.timeout)
     if pk.ok and out.exists():
         pk.note = (pk.note + " " + keys_in(out)).strip()
     out.unlink(missing_ok=True)

@@ -26,7 +26,10 @@ TIMEOUT = 3600
 RSS_TARGET_MB = 64
 
 
-def rows_for(path: Path, tag: str, only_pk: bool, full_v9: bool) -> list[H.Run]:
+PK_ROWS = ("verify", "quick", "inspect", "export")
+
+
+def rows_for(path: Path, tag: str, only_pk: bool, full_v9: bool, pk_rows=PK_ROWS) -> list[H.Run]:
     size = path.stat().st_size
     name = path.name
     out_jsonl = H.OUT / f"{path.stem}.export.jsonl"
@@ -34,6 +37,10 @@ def rows_for(path: Path, tag: str, only_pk: bool, full_v9: bool) -> list[H.Run]:
     want_all_pk = tag == "v10" or full_v9
 
     def pk(label, args, **kw):
+        key = {"persistkit verify": "verify", "persistkit verify --quick": "quick",
+               "persistkit inspect --json": "inspect"}.get(label, "export")
+        if key not in pk_rows:
+            return None
         print(f"  {name}: persistkit {' '.join(args)}", flush=True)
         r = H.persistkit_run(label, args, in_bytes=size, mem_limit_mb=PK_MEM_MB, timeout=TIMEOUT, **kw)
         print(f"    -> {r.wall:.1f}s rss {r.rss_mb:.0f} MB {r.note}", flush=True)
@@ -75,7 +82,8 @@ def rows_for(path: Path, tag: str, only_pk: bool, full_v9: bool) -> list[H.Run]:
     return runs
 
 
-def cached_baselines(path: Path) -> list[H.Run]:
+def cached_rows(path: Path, have: set[str]) -> list[H.Run]:
+    """Rows of the last full run on this same file whose label was not re-run now."""
     p = H.OUT / f"rdb-{path.stem}.json"
     if not p.exists():
         return []
@@ -85,7 +93,7 @@ def cached_baselines(path: Path) -> list[H.Run]:
         return []
     out = []
     for r in d["runs"]:
-        if not r["label"].startswith("persistkit"):
+        if r["label"] not in have:
             run = H.Run(**r)
             run.cached = True
             run.note = (run.note + f" (from the run of {d['when']})").strip()
@@ -114,22 +122,25 @@ def main():
                     help="re-run only the persistkit rows; baseline rows come from the last run on the same file")
     ap.add_argument("--full-v9", action="store_true", help="also inspect / verify --quick the v9 copies")
     ap.add_argument("--no-results", action="store_true")
+    ap.add_argument("--pk-rows", default=",".join(PK_ROWS), help="persistkit rows to run (default all: "
+                    + ",".join(PK_ROWS) + ")")
+    ap.add_argument("--tags", default="v10,v9", help="which copies (default v10,v9)")
     a = ap.parse_args()
 
     ctx = H.context_line()
     print(ctx)
     table, ratios = [], []
     for stem in a.files:
-        for tag in ("v10", "v9"):
+        for tag in a.tags.split(","):
             path = H.DATA / f"{stem}-{tag}.rdb"
             if not path.exists():
                 print(f"{path.name}: missing (run bench/gen_rdb.py) - skipped")
                 continue
             meta = H.load_meta(path)
             keys = meta.get("dbsize")
-            runs = rows_for(path, tag, a.persistkit_only, a.full_v9)
+            runs = rows_for(path, tag, a.persistkit_only, a.full_v9, a.pk_rows.split(","))
             if a.persistkit_only:
-                runs += cached_baselines(path)
+                runs += cached_rows(path, {r.label for r in runs})
             else:
                 st = path.stat()
                 H.save_runs(f"rdb-{path.stem}", runs, {"file_size": st.st_size, "file_mtime": st.st_mtime})
