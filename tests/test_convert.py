@@ -324,3 +324,16 @@ def test_a_huge_plain_key_converts_in_flat_memory():
     # The 300k members alone take about 17 MB as a Python list; streamed, the working
     # set is the reader's 1 MB chunks and the writer's 1 MB buffer (and their copies).
     assert peak < 8 << 20, peak
+
+
+def test_an_old_source_needs_an_explicit_target(tmp_path):
+    from corpus import PUBLIC
+
+    old = next((p for p in sorted(PUBLIC.rglob("*.rdb")) if p.read_bytes()[:9] == b"REDIS0003"), None)
+    if old is None:
+        pytest.skip("no RDB 3 file in the public corpus")
+    r = run("convert", old, "-o", tmp_path / "o.rdb")
+    assert r.exit_code == 2 and "choose a target" in r.output and os.listdir(tmp_path) == []
+    r = run("convert", old, "-o", tmp_path / "o.rdb", "--target", "redis-7.0")
+    assert r.exit_code == 0, r.output
+    assert keyspace_from_records(records_of(tmp_path / "o.rdb")) == keyspace_from_records(records_of(old))

@@ -107,7 +107,7 @@ def register(main) -> None:
         before 10, newer stream metadata, module values) nothing is written and the loss
         report lists every key concerned (exit 1); --allow-loss writes anyway."""
         from persistkit.kvencoding.fileio import atomic_output, open_input, same_file
-        from persistkit.rdbtools.convert import LossRefused, convert_rdb
+        from persistkit.rdbtools.convert import LossRefused, TargetError, convert_rdb
         from persistkit.render.convert import render_convert
 
         chosen = _target(rdb_version, target)
@@ -140,6 +140,8 @@ def register(main) -> None:
             except LossRefused as refused:
                 render_convert(refused.result, output, as_json, to_stderr=to_stdout)
                 return EXIT_PROBLEM
+            except TargetError as exc:
+                raise UsageProblem(str(exc)) from None
         finally:
             stream.close()
         for note in notes:

@@ -77,6 +77,10 @@ class ConvertResult:
         }
 
 
+class TargetError(ValueError):
+    """The target version/dialect cannot be written (e.g. defaulting to an RDB 3 source's own)."""
+
+
 class LossRefused(Exception):
     """The target cannot hold everything and loss was not allowed; ``result`` says what."""
 
@@ -141,7 +145,11 @@ def convert_rdb(source, out: BinaryIO, *, version: Optional[int] = None, dialect
     if dialect is None:
         # Below 80 both servers write the REDIS magic and the same types.
         dialect = "valkey" if version >= 80 else "redis"
-    policy.check_target(version, dialect)
+    try:
+        policy.check_target(version, dialect)
+    except ValueError as exc:
+        raise TargetError(f"{exc}; the input is RDB {src_version}: choose a target "
+                          "(--rdb-version / --target)" if version == src_version else str(exc)) from None
     res = ConvertResult(src_version, src_dialect, version, dialect, encodings)
     w = RDBWriter(out, version=version, dialect=dialect, checksum=checksum, compress=compress,
                   encodings=encodings, thresholds=thresholds, source_dialect=src_dialect)
