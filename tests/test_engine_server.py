@@ -85,7 +85,11 @@ def test_redis_py_and_redis_cli_drive_the_engine(tmp_path):
         # inline commands, quoted arguments included (processInlineBuffer / sdssplitargs)
         s = eng.raw()
         s.sendall(b'SET "a b" \'c d\'\r\nGET "a b"\r\nPING\n')
-        assert s.recv(100) == b"+OK\r\n$3\r\nc d\r\n+PONG\r\n" or True
+        want = b"+OK\r\n$3\r\nc d\r\n+PONG\r\n"
+        data = b""
+        while len(data) < len(want):
+            data += s.recv(100)
+        assert data == want
         s.close()
         assert r.get("a b") == b"c d"
         with pytest.raises(Exception, match="unknown command 'NOPE', with args beginning with: 'x'"):
@@ -193,8 +197,8 @@ def test_bgsave_snapshot_is_the_keyspace_at_fork_time_and_save_blocks(tmp_path):
         assert p["rdb_last_bgsave_status"] == "ok"
         assert during > 5, "the parent did not serve while the child was saving"
         assert stall < 1.0, f"longest stall during BGSAVE: {stall:.3f}s"
-        assert p["latest_fork_usec"] > 0 and p["rdb_last_cow_size"] >= 0
-        assert p["rdb_changes_since_last_save"] == i - 50 + (1 if False else 0) or p["rdb_changes_since_last_save"] > 0
+        assert p["latest_fork_usec"] > 0 and p["rdb_last_cow_size"] > 0
+        assert p["rdb_changes_since_last_save"] == i - 50   # the writes after the fork
         ks = Keyspace()
         load_rdb_file(ks, str(tmp_path / "dump.rdb"))
         written = {k for k in ks.keys(0) if k.startswith(b"w:")}
@@ -235,9 +239,8 @@ def _manifest(folder):
 @pytest.mark.parametrize("preamble", ["yes", "no"])
 def test_bgrewriteaof_multipart_layout_and_real_redis_loads_it(tmp_path, preamble):
     redis_binary()
-    with EngineProcess(tmp_path, appendonly="yes", *()) if False else EngineProcess(
-            tmp_path, "--aof-use-rdb-preamble", preamble, "--aof-timestamp-enabled", "yes",
-            "--appendfsync", "always", appendonly="yes") as eng:
+    with EngineProcess(tmp_path, "--aof-use-rdb-preamble", preamble, "--aof-timestamp-enabled", "yes",
+                       "--appendfsync", "always", appendonly="yes") as eng:
         r = eng.client()
         assert "appendonly.aof.1.base" in _manifest(tmp_path)
         _fill(r, 3000)
@@ -245,7 +248,6 @@ def test_bgrewriteaof_multipart_layout_and_real_redis_loads_it(tmp_path, preambl
         r.xadd("st", {"f": "v"}, id="1-1")
         r.xgroup_create("st", "g", id="0")
         r.xreadgroup("g", "alice", {"st": ">"})
-        r.select if False else None
         r1 = eng.client(db=3)
         r1.rpush("l3", "a", "b")
         assert r.bgrewriteaof()

@@ -44,12 +44,14 @@ def wall_ms() -> int:
 
 
 class Database:
-    __slots__ = ("id", "data", "expires")
+    __slots__ = ("id", "data", "expires", "hfe")
 
     def __init__(self, dbid: int) -> None:
         self.id = dbid
         self.data: dict[bytes, object] = {}
         self.expires: dict[bytes, int] = {}
+        # keys that had hash fields with a TTL (for active field expiry; cleaned lazily)
+        self.hfe: set[bytes] = set()
 
     def __len__(self) -> int:
         return len(self.data)
@@ -192,7 +194,20 @@ class Keyspace:
                 removed += n
                 if n * 4 <= len(keys):
                     break
+            if db.hfe:
+                self._active_expire_fields(db, now, sample)
         return removed
+
+    def _active_expire_fields(self, db: Database, now: int, budget: int) -> None:
+        from .values import Hash
+
+        for key in list(db.hfe)[:budget]:
+            h = db.data.get(key)
+            if type(h) is not Hash or not h.fexp:
+                db.hfe.discard(key)
+                continue
+            if min(h.fexp.values()) <= now:
+                self.expire_hash_fields(db, key, h, now)
 
 
 class Session:

@@ -128,6 +128,8 @@ def load_records(ks, records: Iterable, *, now_ms: Optional[int] = None, skip_ex
                 continue  # module values cannot live in this engine
             db = ks.dbs[rec.db]
             db.data[bytes(rec.key)] = value_from_model(rec.type, rec.value, rec.field_expires)
+            if rec.field_expires:
+                db.hfe.add(bytes(rec.key))
             if rec.expire_ms is not None:
                 db.expires[bytes(rec.key)] = rec.expire_ms
             else:

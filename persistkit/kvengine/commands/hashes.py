@@ -266,6 +266,7 @@ def _hexpire(s, args, unit: int, absolute: bool, name: str):
             out.append(2)
         else:
             h.fexp[f] = when
+            s.db.hfe.add(key)
             setf.append(f)
             out.append(1)
     ops = []
@@ -409,6 +410,7 @@ def hsetex(s, args):
         h[f] = v
         if when is not None:
             h.fexp[f] = when
+            s.db.hfe.add(key)
         elif not keepttl:
             h.fexp.pop(f, None)
     s.touch(n)

@@ -261,6 +261,7 @@ def swapdb(s, args):
     da, db_ = dbs[a], dbs[b]
     da.data, db_.data = db_.data, da.data
     da.expires, db_.expires = db_.expires, da.expires
+    da.hfe, db_.hfe = db_.hfe, da.hfe
     s.touch()
     return OK
 
