@@ -261,14 +261,36 @@ class Session:
         ks = self.ks
         before = ks.dirty
         self.prop = None
+        sink = ks.propagate_sink
+        if sink is None or self._exec_buffer is not None or spec.name == "exec":
+            # no AOF, or inside EXEC (whose buffer collects everything), or EXEC itself
+            try:
+                reply = spec.handler(self, args)
+            except CommandError as exc:
+                reply = exc
+            if sink is not None and ks.dirty != before and "write" in spec.flags:
+                for dbid, op in (self.prop if self.prop is not None else ((self.dbid, args),)):
+                    self.emit(dbid, op)
+            return reply
+        # One command is one execution unit (7.0 propagatePendingCommands): what it logs,
+        # expiry DELs included, is wrapped in MULTI/EXEC when it is more than one command.
+        unit: list = []
+        ks.propagate_sink = lambda dbid, op: unit.append((dbid, op))
         try:
             reply = spec.handler(self, args)
         except CommandError as exc:
             reply = exc
-        if ks.dirty != before and "write" in spec.flags and ks.propagate_sink is not None:
-            ops = self.prop if self.prop is not None else ((self.dbid, args),)
-            for dbid, op in ops:
-                self.emit(dbid, op)
+        finally:
+            ks.propagate_sink = sink
+        if ks.dirty != before and "write" in spec.flags:
+            unit.extend(self.prop if self.prop is not None else ((self.dbid, args),))
+        if len(unit) > 1:
+            sink(unit[0][0], [b"MULTI"])
+            for dbid, op in unit:
+                sink(dbid, op)
+            sink(unit[-1][0], [b"EXEC"])
+        elif unit:
+            sink(*unit[0])
         return reply
 
     def propagate(self, *ops: list[bytes], db: Optional[int] = None) -> None:

@@ -565,9 +565,9 @@ def _sort(s, args, readonly: bool):
         return out
     if out:
         s.set_key(store, deque(x if x is not None else b"" for x in out))
-    else:
-        s.delete(store)
-    s.touch()
+        s.touch(len(out))
+    elif s.delete(store):
+        s.touch()
     return len(out)
 
 

@@ -155,11 +155,12 @@ def _op(kind: str, sets_):
 
 
 def _store(s, dst, result):
+    # an empty result deletes the destination; only a real change counts as a write
     if result:
         s.set_key(dst, result)
-    else:
-        s.delete(dst)
-    s.touch()
+        s.touch()
+    elif s.delete(dst):
+        s.touch()
     return len(result)
 
 

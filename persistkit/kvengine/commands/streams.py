@@ -531,7 +531,8 @@ def xreadgroup(s, args):
                     _propagate_claim(s, key, g, cname, sid, nack)
                 entries.append(_entry_reply(st, sid))
             s.touch()
-            _propagate_setid(s, key, g)
+            if noack:   # without PEL entries no XCLAIM carries the new last id
+                _propagate_setid(s, key, g)
             out.append((key, entries))
         else:
             # history (the consumer's own PEL): a re-delivery that counts and is logged

@@ -481,9 +481,9 @@ def _store(s, dst, members: dict):
         for m, sc in members.items():
             z.add(m, sc)
         s.set_key(dst, z)
-    else:
-        s.delete(dst)
-    s.touch()
+        s.touch()
+    elif s.delete(dst):
+        s.touch()
     return len(members)
 
 
