@@ -20,6 +20,7 @@ server's choice where no direct counterpart exists (a listpack set before 7.2).
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
+from functools import lru_cache
 from typing import Optional
 
 from persistkit.rdbtools import model
@@ -71,6 +72,7 @@ def check_target(version: int, dialect: str) -> None:
         raise ValueError("RDB version 80 is Valkey's (VALKEY080): use dialect valkey")
 
 
+@lru_cache(maxsize=64)
 def available_types(version: int, dialect: str = REDIS) -> frozenset:
     """Value types a loader of ``version`` accepts (what a writer may emit)."""
     t = {op.T_STRING, op.T_LIST, op.T_SET, op.T_ZSET, op.T_HASH, op.T_HASH_ZIPMAP,
