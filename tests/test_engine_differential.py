@@ -301,3 +301,25 @@ def test_engine_logs_the_same_aof_as_redis_7_0(tmp_path):
     want, got = _incr_file(tmp_path / "real"), _incr_file(tmp_path / "engine")
     assert len(want) > 1000
     assert got == want
+
+
+def test_lazy_expiry_is_logged_like_redis_7_0(tmp_path):
+    """A key found expired by a write is deleted in the same execution unit: MULTI, DEL,
+    the write, EXEC; found by a read, a lone DEL."""
+    import time
+
+    redis_binary()
+    setup = [[b"DEBUG", b"SET-ACTIVE-EXPIRE", b"0"], [b"SET", b"k", b"v", b"PX", b"30"],
+             [b"SET", b"j", b"v", b"PX", b"30"], [b"SET", b"h", b"v", b"PX", b"30"]]
+    after = [[b"SET", b"k", b"v2"], [b"GET", b"j"], [b"APPEND", b"h", b"x"]]
+    logs = []
+    for name, server in (("real", lambda: RedisServer(tmp_path / "real", "--appendfsync", "always",
+                                                       "--enable-debug-command", "yes", appendonly=True)),
+                         ("engine", lambda: EngineProcess(tmp_path / "engine", "--appendfsync", "always",
+                                                          appendonly="yes"))):
+        with server() as srv:
+            _run(srv.port, setup)
+            time.sleep(0.1)   # let the TTLs pass (the subject of the test, not a sync)
+            assert _run(srv.port, after) == [b"OK", None, 1]
+        logs.append(_incr_file(tmp_path / name))
+    assert b"MULTI" in logs[0] and logs[1] == logs[0]

@@ -72,6 +72,7 @@ class Keyspace:
         self.limits = dict(DEFAULT_LIMITS, **(limits or {}))
         # False = loading semantics: nothing expires (keyIsExpired returns 0 while loading)
         self.expiry_enabled = expiry
+        self.active_expiry = True      # DEBUG SET-ACTIVE-EXPIRE 0 turns the sampling off
         self.propagate_sink: Optional[Callable[[int, list[bytes]], None]] = None
         self.requirepass: Optional[bytes] = None
         self.server = None   # the RESP server when running one (SAVE, BGSAVE, INFO ...)
@@ -172,7 +173,7 @@ class Keyspace:
         """One cycle of active expiry (activeExpireCycle): sample keys with a TTL in each
         db, delete the expired ones, repeat while more than a quarter of a sample was
         expired. Returns the number of keys removed."""
-        if not self.expiry_enabled:
+        if not self.expiry_enabled or not self.active_expiry:
             return 0
         now = wall_ms() if now_ms is None else now_ms
         removed = 0

@@ -344,6 +344,7 @@ def debug(s, args):
         return OK
     if sub == b"RELOAD":
         return _server(s).cmd_debug_reload()
-    if sub == b"SET-ACTIVE-EXPIRE":
+    if sub == b"SET-ACTIVE-EXPIRE" and len(args) == 3:
+        s.ks.active_expiry = args[2] != b"0"
         return OK
     raise unknown_subcommand(args[1], "debug")
