@@ -154,7 +154,15 @@ def iter_records(ks, now_ms: Optional[int] = None, dbs=None, rdb_version: int = 
             t = exp.get(key)
             if t is not None and now_ms is not None and t <= now_ms:
                 continue
-            yield make_record(db.id, key, db.data[key], t, ks.limits, rdb_version, ks.compat >= (7, 0))
+            v = db.data[key]
+            if now_ms is not None and type(v) is Hash and v.fexp and min(v.fexp.values()) <= now_ms:
+                v = v.copy()                      # fields whose TTL passed are left out
+                for f in [f for f, ft in v.fexp.items() if ft <= now_ms]:
+                    del v[f]
+                    del v.fexp[f]
+                if not v:
+                    continue
+            yield make_record(db.id, key, v, t, ks.limits, rdb_version, ks.compat >= (7, 0))
 
 
 def iter_functions(ks) -> Iterator[model.Function]:

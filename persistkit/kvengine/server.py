@@ -179,7 +179,10 @@ class EngineServer:
                         if mask & selectors.EVENT_WRITE and client.fd in self.clients:
                             self._write(client)
                 if time.monotonic() >= next_cron:
-                    self.cron()
+                    try:
+                        self.cron()
+                    except Exception as exc:  # a failed save or expiry must not stop serving
+                        self.log(f"cron error: {exc!r}")
                     next_cron = time.monotonic() + period
                 self.before_sleep()
         finally:
@@ -264,7 +267,10 @@ class EngineServer:
             if reply is _CLOSE:
                 self._close(c)
                 return
-            encode_reply(reply, out, sess.resp)
+            try:
+                encode_reply(reply, out, sess.resp)
+            except (TypeError, ValueError) as exc:
+                out.append(b"-ERR internal error: reply not encodable (" + str(exc).encode() + b")\r\n")
             if sess.closing:
                 c.close_after = True
                 return
