@@ -90,12 +90,14 @@ def render_verify(reports: Iterable, console: Console, errors: Iterable[tuple[st
                       f"{extra})")
         for p in rep.problems:
             color = "red" if p.severity == "error" else "yellow"
-            where = f"offset {p.offset}" if p.offset is not None else ""
-            key = f" key {display_bytes(p.key, 60)!r}" if p.key is not None else ""
+            where = [f"offset {p.offset}"] if p.offset is not None else []
+            if p.key is not None:
+                where.append(f"key {display_bytes(p.key, 60)!r}")
             ef = ""
             if p.expected is not None or p.found is not None:
                 ef = f" (expected {p.expected or '?'}, found {p.found or '?'})"
-            text = escape(f"[{p.code}] {p.file or rep.path}: {where}{key}: {p.message}{ef}")
+            place = ": ".join([str(p.file or rep.path), " ".join(where)] if where else [str(p.file or rep.path)])
+            text = escape(f"[{p.code}] {place}: {p.message}{ef}")
             console.print(f"  [{color}]{p.severity}[/{color}] {text}", highlight=False, emoji=False, soft_wrap=True)
     for path, msg in errors:
         console.print(f"[red]ERROR[/red] {escape(str(path))}: {escape(msg)}", emoji=False, soft_wrap=True)
