@@ -22,7 +22,7 @@ from corpus import REAL, diff_keyspaces, expected_functions, expected_keyspace, 
 from realredis import load_rdb_into_redis, read_keyspace
 from persistkit.cli import main
 from persistkit.rdbtools import model
-from persistkit.rdbtools.convert import LossRefused, convert_rdb
+from persistkit.rdbtools.convert import convert_rdb
 from persistkit.rdbtools.reader import RDBReader
 
 FOLDERS = real_folders()
