@@ -323,3 +323,39 @@ def test_lazy_expiry_is_logged_like_redis_7_0(tmp_path):
             assert _run(srv.port, after) == [b"OK", None, 1]
         logs.append(_incr_file(tmp_path / name))
     assert b"MULTI" in logs[0] and logs[1] == logs[0]
+
+
+def test_saved_rdb_has_redis_7_0_types_and_content(tmp_path):
+    """After the same commands, SAVE in both: every key has the same RDB type (encoding)
+    and the same value; TTLs agree to within the run's duration."""
+    from corpus import normalize_record
+    from persistkit.rdbtools import model
+    from persistkit.rdbtools.reader import read_rdb
+
+    redis_binary()
+    big = [[b"RPUSH", b"biglist"] + [b"x%d" % i for i in range(2000)],
+           [b"SADD", b"bigset"] + [b"m%d" % i for i in range(600)],
+           [b"SADD", b"intset"] + [b"%d" % i for i in range(100)],
+           [b"HSET", b"bighash"] + [b"f%d" % (i // 2) for i in range(400)],
+           [b"ZADD", b"bigz"] + [x for i in range(200) for x in (b"%d" % i, b"m%d" % i)],
+           [b"SET", b"long", b"y" * 100], [b"SET", b"int", b"12345"], [b"SET", b"ttl", b"v", b"EX", b"1000"]]
+    commands = _commands() + big + [[b"SAVE"]]
+    with RedisServer(tmp_path / "real") as real:
+        _run(real.port, commands)
+    with EngineProcess(tmp_path / "engine") as eng:
+        _run(eng.port, commands)
+
+    def records(folder):
+        out = {}
+        for item in read_rdb(str(folder / "dump.rdb")):
+            if isinstance(item, model.Record):
+                key, norm = normalize_record(item)
+                out[key] = (item.rdb_type, item.encoding, norm["type"], norm["value"], norm["expire_ms"])
+        return out
+
+    want, got = records(tmp_path / "real"), records(tmp_path / "engine")
+    assert set(got) == set(want) and len(want) > 15
+    for k in want:
+        w, g = want[k], got[k]
+        assert g[:4] == w[:4], k
+        assert (g[4] is None) == (w[4] is None) and abs((g[4] or 0) - (w[4] or 0)) < 60_000, k

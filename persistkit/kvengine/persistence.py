@@ -39,7 +39,10 @@ def write_rdb(ks, stream, *, version: int = 10, aof_base: bool = False, compress
 
     w = RDBWriter(stream, version=version, encodings="server", compress=compress, checksum=checksum)
     w.header()
-    w.standard_aux(redis_ver=REDIS_VER, aof_base=aof_base)
+    # rdbSaveInfoAuxFields (7.0): redis-ver, redis-bits, ctime, used-mem, aof-base (0 or 1)
+    w.standard_aux(redis_ver=REDIS_VER, used_mem=_used_memory(), aof_base=aof_base)
+    if not aof_base:
+        w.aux(b"aof-base", 0)
     for fn in ks.iter_functions():
         w.function(fn)
     n = 0
@@ -54,6 +57,14 @@ def write_rdb(ks, stream, *, version: int = 10, aof_base: bool = False, compress
             n += 1
     w.eof()
     return n
+
+
+def _used_memory() -> int:
+    try:
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
 
 
 def _fsync_dir(path: str) -> None:
