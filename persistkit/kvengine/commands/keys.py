@@ -370,10 +370,12 @@ def scan(s, args):
     # removed during a scan may be missed or repeated, which SCAN's contract allows.
     cursor = parse_cursor(args[1])
     pattern, count, typ = parse_scan_opts(args, 2)
-    keys_ = list(s.db.data)
-    batch = keys_[cursor:cursor + count]
+    from itertools import islice
+
+    data = s.db.data
+    batch = list(islice(data, cursor, cursor + count))   # skips in C, no full key list
     nxt = cursor + count
-    if nxt >= len(keys_):
+    if nxt >= len(data):
         nxt = 0
     out = []
     for k in batch:
