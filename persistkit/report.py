@@ -30,7 +30,7 @@ class Problem:
                    offset=exc.offset, key=exc.key, expected=exc.expected, found=exc.found)
 
     def as_dict(self) -> dict:
-        from persistkit.render.common import bstr_json
+        from persistkit.kvencoding.bstr import bstr_json
 
         return {"severity": self.severity, "code": self.code, "message": self.message,
                 "file": self.file, "offset": self.offset,

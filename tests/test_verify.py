@@ -8,7 +8,8 @@ from corpus import PUBLIC, REAL, real_ids
 from persistkit.kvencoding.crc64 import crc64
 from persistkit.rdbtools import model
 from persistkit.rdbtools.reader import read_rdb
-from persistkit.rdbtools.verify import verify_path, verify_rdb
+from persistkit.checks import verify_path
+from persistkit.rdbtools.verify import verify_rdb
 
 
 def _codes(report):

@@ -35,7 +35,7 @@ import re
 from typing import BinaryIO, Iterator, Optional
 
 from persistkit.kvencoding.resp import encode_annotation_ts, encode_command
-from persistkit.render.common import bstr_json
+from persistkit.kvencoding.bstr import bstr_json
 
 from . import model
 from .reader import AOFReader

@@ -129,7 +129,7 @@ def register(main) -> None:
     def verify_cmd(paths: tuple[str, ...], as_json: bool, quick: bool) -> int:
         """Check RDB / AOF files for corruption. Exit 0 when all are intact, 1 when a
         problem was found, 2 for a usage error (missing file, a non-AOF directory)."""
-        from persistkit.rdbtools.verify import AOFUnavailable, verify_path
+        from persistkit.checks import verify_path
         from persistkit.render.common import stdout_console
         from persistkit.render.rdb import progress_bar, render_verify
 
@@ -140,8 +140,6 @@ def register(main) -> None:
                 with progress_bar(f"verify {os.path.basename(path)}") as progress:
                     reports.append(verify_path(path, quick=quick, progress=progress))
             except (InputError, UsageProblem) as exc:
-                errors.append((path, str(exc)))
-            except AOFUnavailable as exc:
                 errors.append((path, str(exc)))
             except OSError as exc:
                 errors.append((path, exc.strerror or str(exc)))

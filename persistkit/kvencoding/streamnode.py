@@ -20,12 +20,11 @@ entry stays in the listpack. Validation follows streamValidateListpackIntegrity
 
 from __future__ import annotations
 
-from persistkit.rdbtools.model import StreamEntry, StreamNode
-
 from .errors import FormatError
 from .listpack import (HEADER_SIZE, _as_bytes, _backlen_size, _entry_end, blob_error,
                        canonical_int, encode_backlen, encode_entry, encode_int_entry,
                        listpack_decode, listpack_from_entries)
+from .streamtypes import StreamEntry, StreamNode
 
 FLAG_DELETED = 1     # STREAM_ITEM_FLAG_DELETED
 FLAG_SAMEFIELDS = 2  # STREAM_ITEM_FLAG_SAMEFIELDS

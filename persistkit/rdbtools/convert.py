@@ -38,7 +38,7 @@ class Loss:
     key: Optional[bytes] = None
 
     def as_dict(self) -> dict:
-        from persistkit.render.common import bstr_json
+        from persistkit.kvencoding.bstr import bstr_json
 
         return {"kind": self.kind, "db": self.db,
                 "key": bstr_json(self.key) if self.key is not None else None, "detail": self.detail}

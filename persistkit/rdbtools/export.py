@@ -70,7 +70,7 @@ from persistkit.kvencoding.resp import encode_command
 from persistkit.kvencoding.source import ByteSource
 from persistkit.rdbtools import model
 from persistkit.rdbtools.reader import RDBReader
-from persistkit.render.common import bstr_json
+from persistkit.kvencoding.bstr import bstr_json
 
 FORMATS = ("jsonl", "json", "csv", "resp")
 BATCH = 500

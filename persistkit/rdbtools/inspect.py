@@ -38,7 +38,7 @@ from persistkit.kvencoding.fileio import input_name, input_size, open_input
 from persistkit.kvencoding.source import ByteSource
 from persistkit.rdbtools import model
 from persistkit.rdbtools.reader import RDBReader
-from persistkit.render.common import bstr_json
+from persistkit.kvencoding.bstr import bstr_json
 
 HOUR = 3600 * 1000
 DAY = 24 * HOUR

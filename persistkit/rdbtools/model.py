@@ -35,7 +35,7 @@ HASH = "hash"
 STREAM = "stream"
 MODULE = "module"
 
-StreamID = tuple[int, int]  # (ms, seq)
+from persistkit.kvencoding.streamtypes import StreamEntry, StreamID, StreamNode  # noqa: F401  (re-exported)
 
 
 def format_stream_id(sid: StreamID) -> str:
@@ -45,22 +45,6 @@ def format_stream_id(sid: StreamID) -> str:
 def parse_stream_id(text: str) -> StreamID:
     ms, _, seq = text.partition("-")
     return int(ms), int(seq or 0)
-
-
-@dataclass(slots=True)
-class StreamEntry:
-    id: StreamID
-    fields: list[tuple[bytes, bytes]]  # entry order, duplicates kept
-    deleted: bool = False              # still in the listpack, flagged deleted (XDEL)
-
-
-@dataclass(slots=True)
-class StreamNode:
-    """One listpack node of a stream's radix tree, as stored (deleted entries included)."""
-
-    master_id: StreamID
-    master_fields: list[bytes]
-    entries: list[StreamEntry]
 
 
 @dataclass(slots=True)

@@ -43,7 +43,7 @@ from persistkit.kvencoding.fileio import atomic_output, open_input
 from persistkit.kvencoding.source import ByteSource
 from persistkit.rdbtools import model
 from persistkit.rdbtools import opcodes as op
-from persistkit.render.common import bstr_json
+from persistkit.kvencoding.bstr import bstr_json
 
 CONFIRM_ITEMS = 3          # clean items needed after a resync candidate
 PROBE_WINDOW = 1 << 20     # bytes a candidate is tried on before the full read

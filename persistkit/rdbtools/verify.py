@@ -15,8 +15,9 @@ cannot be located.
 Duplicate keys are found with 64-bit hashes of the keys (memory stays small on
 multi-million-key files); a report names the key it saw twice.
 
-Inputs that are AOFs (detected by content) and RDB files followed by RESP (the
-single-file hybrid AOF) go to ``persistkit.aoftools.verify.verify_aof``.
+This module checks RDB content only; ``persistkit.checks.verify_path`` decides by
+content whether an input is an RDB or an AOF (a single-file hybrid AOF is an RDB
+followed by RESP: ``stats["trailing_resp"]`` says so) and dispatches.
 """
 
 from __future__ import annotations
@@ -32,54 +33,6 @@ from persistkit.rdbtools.reader import RDBReader
 from persistkit.report import VerifyReport
 
 Progress = Optional[Callable[[int, Optional[int]], None]]
-
-AOF_KINDS = ("aof", "aof-dir", "aof-manifest")
-
-
-class AOFUnavailable(Exception):
-    """The AOF side of a command is not installed (a usage problem for the CLI)."""
-
-
-def verify_path(path, *, quick: bool = False, progress: Progress = None) -> VerifyReport:
-    """Verify any persistence input: RDB here, AOF (and hybrid AOF) via aoftools.
-    ``-`` is standard input (read once; RDB content only)."""
-    from persistkit.detect import detect, detect_bytes
-
-    if str(path) == "-":
-        stream = open_input("-")
-        kind = detect_bytes(stream.peek(4096)[:4096])
-        if kind != "rdb":
-            from persistkit.kvencoding.fileio import InputError
-
-            raise InputError("standard input: only RDB content can be read from stdin "
-                             f"(this looks like {kind})")
-        return verify_rdb("<stdin>", quick=quick, progress=progress, stream=stream)
-    kind = detect(path)
-    if kind == "unknown" and os.path.isdir(path):
-        from persistkit.kvencoding.fileio import InputError
-
-        raise InputError(f"{path}: is a directory, not an AOF directory (no manifest)")
-    if kind in AOF_KINDS:
-        return _verify_aof(path, quick)
-    if kind == "unknown":
-        report = VerifyReport(path=str(path), kind="unknown")
-        report.error("not-persistence", "not an RDB or AOF file", file=str(path), offset=0,
-                     expected="RDB magic (REDIS/VALKEY), RESP commands or an AOF manifest",
-                     found=_head_text(path))
-        return report
-    report = verify_rdb(path, quick=quick, progress=progress)
-    if report.stats.get("trailing_resp"):
-        return _verify_aof(path, quick)
-    return report
-
-
-def _verify_aof(path, quick: bool) -> VerifyReport:
-    try:
-        from persistkit.aoftools.verify import verify_aof
-    except ImportError:
-        raise AOFUnavailable("AOF verification not available") from None
-    return verify_aof(path, quick=quick)
-
 
 def _head_text(path) -> str:
     try:

@@ -74,7 +74,7 @@ class Diff:
         return out
 
     def as_dict(self, *, max_keys: Optional[int] = None) -> dict:
-        from persistkit.render.common import bstr_json
+        from persistkit.kvencoding.bstr import bstr_json
 
         dbs = {}
         for db in sorted(self.dbs):

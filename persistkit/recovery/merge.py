@@ -43,7 +43,7 @@ class Conflict:
     winner: Optional[int]
 
     def as_dict(self, paths: list) -> dict:
-        from persistkit.render.common import bstr_json
+        from persistkit.kvencoding.bstr import bstr_json
 
         return {"kind": self.kind, "db": self.db, "key": bstr_json(self.key),
                 "inputs": [paths[i] for i in self.inputs],

@@ -173,7 +173,7 @@ class CommandRef:
         return cls(cmd.file, cmd.offset, cmd.time, cmd.db, args, index, cmd.in_multi, len(cmd.args))
 
     def as_dict(self) -> dict:
-        from persistkit.render.common import bstr_json
+        from persistkit.kvencoding.bstr import bstr_json
 
         return {"file": self.file, "offset": self.offset, "time": self.time, "db": self.db,
                 "index": self.index, "in_multi": self.in_multi,

@@ -6,22 +6,7 @@ import sys
 
 from rich.console import Console
 
-_CONTROL_OK = {0x09, 0x0A, 0x0D}
-
-
-def bstr_json(data: bytes):
-    """Binary-safe string convention (as ../shared/corpus/real/README.md): a JSON string
-    when the bytes are valid UTF-8 with no control characters other than tab, CR, LF;
-    otherwise ``{"hex": ...}``."""
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        return {"hex": data.hex()}
-    for ch in text:
-        o = ord(ch)
-        if (o < 0x20 and o not in _CONTROL_OK) or o == 0x7F:
-            return {"hex": data.hex()}
-    return text
+from persistkit.kvencoding.bstr import bstr_json  # noqa: F401  (re-exported for renderers)
 
 
 def display_bytes(data: bytes, limit: int = 80) -> str:
