@@ -118,8 +118,11 @@ def element_json(t: str, x):
 
 
 def value_json(rec: model.Record):
-    t = rec.type
-    v = rec.value
+    return value_to_json(rec.type, rec.value)
+
+
+def value_to_json(t: str, v):
+    """A decoded value in the jsonl VALUE form (see the module docstring)."""
     if t == model.STRING:
         return bstr_json(v)
     if t in COLLECTIONS:

@@ -14,60 +14,12 @@ import math
 from rich.table import Table
 
 from persistkit.rdbtools import model
+from persistkit.rdbtools.export import value_to_json
 from persistkit.render.common import bstr_json, display_bytes, stdout_console, stderr_console
 
 
 # ---------------------------------------------------------------------------
 # values <-> JSON
-
-
-def _sid(sid) -> str | None:
-    return None if sid is None else model.format_stream_id(sid)
-
-
-def score_json(score: float) -> str:
-    if math.isnan(score):
-        return "nan"
-    if math.isinf(score):
-        return "inf" if score > 0 else "-inf"
-    return repr(float(score))
-
-
-def value_to_json(ktype: str, value):
-    if ktype == model.STRING:
-        return bstr_json(value)
-    if ktype in (model.LIST, model.SET):
-        return [bstr_json(x) for x in value]
-    if ktype == model.ZSET:
-        return [[bstr_json(m), score_json(s)] for m, s in value]
-    if ktype == model.HASH:
-        return [[bstr_json(f), bstr_json(v)] for f, v in value]
-    if ktype == model.STREAM:
-        sv: model.StreamValue = value
-        return {
-            "length": sv.length,
-            "entries": [{"id": _sid(e.id), "fields": [[bstr_json(f), bstr_json(v)] for f, v in e.fields]}
-                        for e in sv.entries()],
-            "last_id": _sid(sv.last_id),
-            "entries_added": sv.entries_added,
-            "max_deleted_entry_id": _sid(sv.max_deleted_id),
-            "recorded_first_entry_id": _sid(sv.first_id),
-            "groups": [{
-                "name": bstr_json(g.name), "last_delivered_id": _sid(g.last_id),
-                "entries_read": g.entries_read,
-                "pel": [{"id": _sid(p.id), "consumer": bstr_json(p.consumer) if p.consumer is not None else None,
-                         "delivery_time_ms": p.delivery_time_ms, "delivery_count": p.delivery_count}
-                        for p in g.pel],
-                "consumers": [{"name": bstr_json(c.name), "seen_time_ms": c.seen_time_ms,
-                               "active_time_ms": c.active_time_ms, "pel": [_sid(i) for i in c.pel]}
-                              for c in g.consumers],
-            } for g in sv.groups],
-        }
-    if ktype == model.MODULE:
-        mv: model.ModuleValue = value
-        return {"module": mv.name, "encver": mv.encver, "module_id": mv.module_id,
-                "raw": {"hex": mv.raw.hex()} if mv.raw is not None else None}
-    return None
 
 
 class ValueSyntaxError(ValueError):
