@@ -20,11 +20,12 @@ import sys
 import time
 from typing import Optional
 
+from .aof import AppendOnlyFile, load_aof
 from .config import Config
+from .forking import Child, fork_child, read_child_info
 from .keyspace import Keyspace, Session
-from .persistence import (AppendOnlyFile, Child, fork_child, load_aof, load_rdb_file,
-                          read_child_info, save_rdb_file)
 from .protocol import ProtocolError, RequestReader, encode_reply
+from .rdbfile import load_rdb_file, save_rdb_file
 from .reply import OK, CommandError, Status
 
 READ_CHUNK = 64 * 1024

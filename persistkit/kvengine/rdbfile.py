@@ -1,0 +1,87 @@
+"""RDB snapshot files of the engine: the keyspace through rdbtools.writer.RDBWriter, written
+to a temp file, fsynced and renamed (rdb.c rdbSave); loading through rdbtools.reader."""
+
+from __future__ import annotations
+
+import os
+from typing import Optional
+
+from ..rdbtools.writer import RDBWriter
+
+REDIS_VER = b"7.0.15"
+
+
+def write_rdb(ks, stream, *, version: int = 10, aof_base: bool = False, compress: bool = True,
+              checksum: bool = True, now_ms: Optional[int] = None) -> int:
+    """The whole keyspace as an RDB (rdbSaveRio order: header, aux, functions, dbs, EOF)."""
+    from .records import make_record
+
+    w = RDBWriter(stream, version=version, encodings="server", compress=compress, checksum=checksum)
+    w.header()
+    # rdbSaveInfoAuxFields (7.0): redis-ver, redis-bits, ctime, used-mem, aof-base (0 or 1)
+    w.standard_aux(redis_ver=REDIS_VER, used_mem=_used_memory(), aof_base=aof_base)
+    if not aof_base:
+        w.aux(b"aof-base", 0)
+    for fn in ks.iter_functions():
+        w.function(fn)
+    n = 0
+    for db in ks.dbs:
+        if not db.data:
+            continue
+        w.select_db(db.id, len(db.data), len(db.expires))
+        exp = db.expires
+        limits = ks.limits
+        for key in sorted(db.data):
+            w.record(make_record(db.id, key, db.data[key], exp.get(key), limits, version))
+            n += 1
+    w.eof()
+    return n
+
+
+def _used_memory() -> int:
+    try:
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def fsync_dir(path: str) -> None:
+    try:
+        fd = os.open(path or ".", os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def save_rdb_file(ks, path: str, *, version: int = 10, tmp_name: Optional[str] = None, **kw) -> int:
+    """Write ``path`` atomically: temp file in the same folder, fsync, rename, fsync the folder."""
+    folder = os.path.dirname(os.path.abspath(path))
+    tmp = os.path.join(folder, tmp_name or f"temp-{os.getpid()}.rdb")
+    try:
+        with open(tmp, "wb", buffering=1 << 20) as fh:
+            n = write_rdb(ks, fh, version=version, **kw)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    fsync_dir(folder)
+    return n
+
+
+def load_rdb_file(ks, path: str) -> int:
+    from ..kvencoding.fileio import open_input
+    from ..rdbtools.reader import RDBReader
+
+    with open_input(path) as fh:
+        return ks.load_records(RDBReader(fh, decode=True, name=path))
