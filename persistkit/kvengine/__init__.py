@@ -53,9 +53,11 @@ With ``Keyspace(expiry=False)`` nothing expires, like a server loading an AOF.
 Values in the keyspace (``ks.get``): bytes, collections.deque, values.Hash (dict +
 ``fexp`` field TTLs), set, values.ZSet, values.Stream.
 
-Modules: ``keyspace`` (dbs, sessions), ``table`` (command table), ``commands/``
-(one module per family), ``records`` (model conversion), ``persistence`` (RDB/AOF
-files), ``server`` (RESP event loop), ``config`` (settings).
+Modules: ``keyspace`` (dbs, sessions, expiry), ``table`` (command table), ``commands/``
+(one module per family), ``values`` / ``encodings`` (value types, OBJECT ENCODING and RDB
+type), ``records`` (model conversion, DUMP/RESTORE), ``rdbfile`` / ``aof`` / ``forking``
+(files and fork children; ``persistence`` re-exports them), ``protocol`` (server-side RESP2/3),
+``server`` (event loop, SAVE/BGSAVE/BGREWRITEAOF), ``config``, ``info``.
 """
 
 from .keyspace import Keyspace, Session  # noqa: F401
