@@ -159,3 +159,33 @@ def test_hyperloglog_bytes_match_a_real_sparse_encoding():
     assert run(s, "pfcount", "h") == 3
     v = s.ks.get(b"h")
     assert v.startswith(b"HYLL\x01") and run(s, "pfadd", "h", "a") == 0
+
+
+def test_watch_aborts_exec_when_a_watched_key_changes():
+    ks = Keyspace()
+    a, b = ks.session(), ks.session()
+    run(a, "set", "k", "1")
+    assert run(a, "watch", "k", "other") == Status("OK")
+    run(b, "incr", "k")                      # another client changes k
+    run(a, "multi"), run(a, "set", "k", "mine")
+    assert run(a, "exec") is NIL_ARRAY
+    assert run(a, "get", "k") == b"2"
+    # untouched keys, or changes before WATCH, let EXEC run; EXEC forgets the watches
+    run(a, "watch", "k")
+    run(b, "set", "unrelated", "x")
+    run(a, "multi"), run(a, "set", "k", "mine")
+    assert run(a, "exec") == [Status("OK")]
+    run(b, "set", "k", "again")
+    run(a, "multi"), run(a, "get", "k")
+    assert run(a, "exec") == [b"again"]
+    # FLUSHDB touches every watched key of its db; an expired watched key counts too
+    run(a, "watch", "k")
+    run(b, "flushdb")
+    run(a, "multi"), run(a, "ping")
+    assert run(a, "exec") is NIL_ARRAY
+    run(a, "set", "t", "v", "PX", "10")
+    run(a, "watch", "t")
+    run(b, "get", "t", now=T0 + 50)
+    run(a, "multi"), run(a, "ping")
+    assert run(a, "exec", now=T0 + 50) is NIL_ARRAY
+    assert ks.watchers == {}

@@ -76,6 +76,13 @@ def test_redis_py_and_redis_cli_drive_the_engine(tmp_path):
         with r.pipeline(transaction=True) as p:
             p.incr("ctr").incr("ctr")
             assert p.execute() == [1, 2]
+
+        def add_ten(pipe):            # WATCH + MULTI/EXEC, redis-py's optimistic locking
+            v = int(pipe.get("ctr"))
+            pipe.multi()
+            pipe.set("ctr", v + 10)
+        r.transaction(add_ten, "ctr")
+        assert r.get("ctr") == b"12"
         assert sorted(r.scan_iter(match="[hl]")) == [b"h", b"l"]
         assert r.dbsize() == 7
         assert r.config_get("appendfsync") == {"appendfsync": "everysec"}

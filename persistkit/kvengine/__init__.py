@@ -41,7 +41,8 @@ with a fresh client at db 0), feed every command including SELECT/MULTI/EXEC to
 ``session.execute``; use ``Keyspace(expiry=False)`` for the server's loading semantics
 or pass each command's ``now_ms`` to evaluate TTLs at that time.
 
-Known limits: WATCH is accepted but does not abort EXEC; EVAL/FCALL answer an error
+Known limits: WATCH marks every key argument of a write that changed something (a
+superset of what Redis marks, so at worst an extra abort); EVAL/FCALL answer an error
 (AOFs log their effects, which replay); blocking commands (BLPOP ...) answer at once;
 hash fields with a TTL expire lazily (on access), keys also actively; PFCOUNT does not
 write its cached cardinality back.

@@ -17,7 +17,7 @@ from typing import Callable, Iterable, Iterator, Optional
 
 from . import table
 from .reply import (
-    EXECABORT, NOAUTH, QUEUED, WRONGTYPE, CommandError, arity_error, unknown_command,
+    EXECABORT, NIL_ARRAY, NOAUTH, QUEUED, WRONGTYPE, CommandError, arity_error, unknown_command,
 )
 from .values import type_name
 
@@ -78,6 +78,8 @@ class Keyspace:
         self.server = None   # the RESP server when running one (SAVE, BGSAVE, INFO ...)
         self.lazyfree_expire = False
         self.stats = {"expired_keys": 0, "keyspace_hits": 0, "keyspace_misses": 0}
+        # WATCH: (db, key) -> sessions watching it (multi.c watched_keys)
+        self.watchers: dict[tuple[int, bytes], set] = {}
 
     # -- running commands ------------------------------------------------------
     def session(self, db: int = 0) -> "Session":
@@ -143,9 +145,47 @@ class Keyspace:
         return iter_functions(self)
 
     # -- expiry ------------------------------------------------------------------
+    # -- WATCH ---------------------------------------------------------------------
+    def touch_watched(self, dbid: int, key: bytes) -> None:
+        """touchWatchedKey: transactions watching this key will fail."""
+        for s in self.watchers.get((dbid, key), ()):
+            s.dirty_cas = True
+
+    def touch_watched_db(self, dbid: Optional[int]) -> None:
+        """FLUSHDB / FLUSHALL / SWAPDB: every watcher of that db (None = all dbs)."""
+        for (d, _), sessions in self.watchers.items():
+            if dbid is None or d == dbid:
+                for s in sessions:
+                    s.dirty_cas = True
+
+    def touch_command_keys(self, session: "Session", spec, args: list[bytes]) -> None:
+        name = spec.name
+        if name == "flushall":
+            self.touch_watched_db(None)
+        elif name == "flushdb":
+            self.touch_watched_db(session.dbid)
+        elif name == "swapdb":
+            for a in args[1:3]:
+                if a.isdigit():
+                    self.touch_watched_db(int(a))
+        else:
+            if spec.first_key > 0:
+                last = spec.last_key if spec.last_key >= 0 else len(args) + spec.last_key
+                keys = args[spec.first_key:last + 1:spec.step]
+            else:
+                keys = args[1:]   # key positions depend on arguments (LMPOP, XREADGROUP ...)
+            for k in keys:
+                if name in ("move", "copy"):
+                    for d in range(len(self.dbs)):
+                        self.touch_watched(d, k)
+                else:
+                    self.touch_watched(session.dbid, k)
+
     def expire_key(self, db: Database, key: bytes) -> None:
         """Delete an expired key and log it as DEL (UNLINK with lazyfree-lazy-expire),
         like deleteExpiredKeyAndPropagate."""
+        if self.watchers:
+            self.touch_watched(db.id, key)
         db.data.pop(key, None)
         db.expires.pop(key, None)
         self.stats["expired_keys"] += 1
@@ -215,7 +255,7 @@ class Session:
     """One client's context: the selected db, MULTI state, AUTH, and the running command's time."""
 
     __slots__ = ("ks", "db", "dbid", "now", "in_multi", "queue", "multi_error", "authenticated",
-                 "prop", "_exec_buffer", "name", "resp", "client_id", "closing")
+                 "prop", "_exec_buffer", "name", "resp", "client_id", "closing", "watched", "dirty_cas")
 
     def __init__(self, ks: Keyspace, db: int = 0, *, authenticated: Optional[bool] = None) -> None:
         self.ks = ks
@@ -232,6 +272,27 @@ class Session:
         self.resp = 2
         self.client_id = 0
         self.closing = False
+        self.watched: set[tuple[int, bytes]] = set()
+        self.dirty_cas = False
+
+    def watch(self, keys: list[bytes]) -> None:
+        for k in keys:
+            wk = (self.dbid, k)
+            if wk not in self.watched:
+                self.watched.add(wk)
+                self.ks.watchers.setdefault(wk, set()).add(self)
+
+    def unwatch(self) -> None:
+        """unwatchAllKeys (EXEC, DISCARD, UNWATCH, RESET, disconnect)."""
+        w = self.ks.watchers
+        for wk in self.watched:
+            sessions = w.get(wk)
+            if sessions is not None:
+                sessions.discard(self)
+                if not sessions:
+                    del w[wk]
+        self.watched.clear()
+        self.dirty_cas = False
 
     def select(self, db: int) -> None:
         self.dbid = db
@@ -269,6 +330,8 @@ class Session:
                 reply = spec.handler(self, args)
             except CommandError as exc:
                 reply = exc
+            if ks.watchers and ks.dirty != before and "write" in spec.flags:
+                ks.touch_command_keys(self, spec, args)
             if sink is not None and ks.dirty != before and "write" in spec.flags:
                 for dbid, op in (self.prop if self.prop is not None else ((self.dbid, args),)):
                     self.emit(dbid, op)
@@ -283,6 +346,8 @@ class Session:
             reply = exc
         finally:
             ks.propagate_sink = sink
+        if ks.watchers and ks.dirty != before and "write" in spec.flags:
+            ks.touch_command_keys(self, spec, args)
         if ks.dirty != before and "write" in spec.flags:
             unit.extend(self.prop if self.prop is not None else ((self.dbid, args),))
         if len(unit) > 1:
@@ -312,9 +377,13 @@ class Session:
         """EXEC: run the queue; log the writes wrapped in MULTI/EXEC when there are several
         (propagatePendingCommands: one command alone is atomic already)."""
         queue, self.queue, self.in_multi = self.queue, [], False
+        aborted = self.dirty_cas
+        self.unwatch()
         if self.multi_error:
             self.multi_error = False
             return CommandError(EXECABORT)
+        if aborted:
+            return NIL_ARRAY   # a watched key changed: the transaction does not run
         self._exec_buffer = buffer = []
         sink = self.ks.propagate_sink
         if sink is not None:

@@ -225,6 +225,7 @@ class EngineServer:
     def _close(self, c: Client) -> None:
         if self.clients.pop(c.fd, None) is None:
             return
+        c.session.unwatch()
         try:
             self.sel.unregister(c.sock)
         except (KeyError, ValueError):

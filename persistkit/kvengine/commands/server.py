@@ -98,6 +98,7 @@ def reset(s, args):
     s.in_multi = False
     s.queue = []
     s.multi_error = False
+    s.unwatch()
     s.select(0)
     s.authenticated = s.ks.requirepass is None
     return Status("RESET")
@@ -131,20 +132,21 @@ def discard(s, args):
     s.in_multi = False
     s.queue = []
     s.multi_error = False
+    s.unwatch()
     return OK
 
 
 @command("watch", -2, "nomulti fast", keys=(1, -1, 1))
 def watch(s, args):
-    # Accepted for client compatibility; this engine has one client at a time per
-    # event-loop turn and does not abort EXEC on watched-key changes (documented limit).
     if s.in_multi:
         raise CommandError("ERR WATCH inside MULTI is not allowed")
+    s.watch(args[1:])
     return OK
 
 
 @command("unwatch", 1, "nomulti fast", keys=(0, 0, 0))
 def unwatch(s, args):
+    s.unwatch()
     return OK
 
 
