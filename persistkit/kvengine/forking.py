@@ -4,6 +4,7 @@ rdb_last_cow_size) through a pipe and _exits; the parent reaps it from its loop.
 
 from __future__ import annotations
 
+import gc
 import os
 import time
 from dataclasses import dataclass, field
@@ -36,10 +37,21 @@ def fork_child(kind: str, work: Callable[[], None], close_fds: tuple = ()) -> Ch
     """Fork; the child runs ``work()``, reports ``cow=<bytes>`` on the pipe and _exits
     (0 on success, 1 on failure). The parent gets a Child to reap later."""
     r, w = os.pipe()
+    # The collector walking old objects in the parent would dirty their pages while the
+    # child runs (more copy-on-write); gc.freeze keeps them out of its way until the child
+    # is reaped (read_child_info unfreezes). The child does not collect at all.
+    gc.freeze()
     t0 = time.perf_counter()
-    pid = os.fork()
+    try:
+        pid = os.fork()
+    except OSError:
+        gc.unfreeze()
+        os.close(r)
+        os.close(w)
+        raise
     if pid == 0:  # child
         code = 1
+        gc.disable()
         try:
             os.close(r)
             for fd in close_fds:
@@ -67,6 +79,8 @@ def fork_child(kind: str, work: Callable[[], None], close_fds: tuple = ()) -> Ch
 
 
 def read_child_info(child: Child) -> None:
+    """Collect what the reaped child reported (and let the collector see old objects again)."""
+    gc.unfreeze()
     try:
         data = os.read(child.pipe_r, 4096)
     except OSError:

@@ -11,7 +11,6 @@ save rules and starts scheduled rewrites.
 
 from __future__ import annotations
 
-import gc
 import os
 import selectors
 import signal
@@ -416,7 +415,6 @@ class EngineServer:
         self.bgsave_scheduled = False
 
         def work():
-            gc.disable()
             save_rdb_file(ks, path, version=cfg["rdb-version"], compress=cfg["rdbcompression"],
                           checksum=cfg["rdbchecksum"])
 
@@ -460,7 +458,6 @@ class EngineServer:
         folder = aof.folder
 
         def work():
-            gc.disable()
             temp = os.path.join(folder, f"temp-rewriteaof-bg-{os.getpid()}.aof")
             aof.write_base(ks, temp, version=version)
 
