@@ -305,6 +305,65 @@ def read_string(src: ByteSource, what: str = "string") -> bytes:
     raise _bad_encoding(n, start, what)
 
 
+def read_strings(src: ByteSource, n: int, what="string") -> list:
+    """``n`` consecutive RDB strings, as ``[read_string(src, what) for _ in range(n)]``;
+    ``what`` may be a tuple of names used in turn (``("hash field", "hash value")``).
+
+    One tight loop over the window with local variables: the common forms (6-bit and
+    14-bit raw lengths, INT8/INT16/INT32) are sliced or converted in place while they
+    lie wholly inside the window; anything else (a refill, LZF, a 32/64-bit length, a
+    bad prefix) goes through ``read_string``, so errors and offsets are identical."""
+    out: list = []
+    append = out.append
+    i16 = _I16.unpack_from
+    i32 = _I32.unpack_from
+    left = n
+    while left:
+        buf = src.buf
+        pos = src.pos
+        end = len(buf)
+        while left and pos < end:
+            first = buf[pos]
+            if first < 0x40:
+                e = pos + 1 + first
+                if e > end:
+                    break
+                append(buf[pos + 1:e])
+            elif first < 0x80:
+                if pos + 2 > end:
+                    break
+                e = pos + 2 + (((first & 0x3F) << 8) | buf[pos + 1])
+                if e > end:
+                    break
+                append(buf[pos + 2:e])
+            elif first == 0xC0:
+                e = pos + 2
+                if e > end:
+                    break
+                v = buf[pos + 1]
+                append(str(v - 256 if v > 127 else v).encode())
+            elif first == 0xC1:
+                e = pos + 3
+                if e > end:
+                    break
+                append(str(i16(buf, pos + 1)[0]).encode())
+            elif first == 0xC2:
+                e = pos + 5
+                if e > end:
+                    break
+                append(str(i32(buf, pos + 1)[0]).encode())
+            else:
+                break
+            pos = e
+            left -= 1
+        src.pos = pos
+        if left:
+            name = what if what.__class__ is str else what[(n - left) % len(what)]
+            append(read_string(src, name))
+            left -= 1
+    return out
+
+
 def read_string_or_int(src: ByteSource, what: str = "string") -> bytes | int:
     """Like read_string, but an integer-encoded string comes back as an ``int``."""
     start = src.base + src.pos

@@ -65,7 +65,7 @@ from typing import Any, Iterator, Optional
 from persistkit.kvencoding.errors import FormatError, TruncatedError, UnsupportedVersionError
 from persistkit.kvencoding.lengths import (ENC_INT8, ENC_INT16, ENC_INT32, ENC_LZF,
                                            read_length, read_length_or_encoding,
-                                           read_lzf_body, read_string)
+                                           read_lzf_body, read_string, read_strings)
 from persistkit.kvencoding import intset as _is
 from persistkit.kvencoding import listpack as _lp
 from persistkit.kvencoding import streamnode as _sn
@@ -108,6 +108,10 @@ def module_name(module_id: int) -> str:
 
 
 _INT_START = frozenset(b"-0123456789")
+
+# Elements read per tight loop in the streaming paths (bounded memory per batch).
+BATCH = 1024
+_HASH_WHATS = ("hash field", "hash value")
 
 
 def _itob(v) -> bytes:
@@ -641,15 +645,17 @@ class RDBReader:
         if self.iterate:
             rec.value = _Lazy(self, self._iter_strings(n, "list element"))
         elif self.decode:
-            src = self.src
-            rec.value = [read_string(src, "list element") for _ in range(n)]
+            rec.value = read_strings(self.src, n, "list element")
         else:
             self._skip_strings(n, "list element")
 
     def _iter_strings(self, n: int, what: str):
+        # Batches: one tight read_strings loop per BATCH elements, memory stays bounded.
         src = self.src
-        for _ in range(n):
-            yield read_string(src, what)
+        while n:
+            k = n if n < BATCH else BATCH
+            yield from read_strings(src, k, what)
+            n -= k
 
     def _skip_strings(self, n: int, what: str) -> None:
         skip = self._skip_string
@@ -662,8 +668,7 @@ class RDBReader:
         if self.iterate:
             rec.value = _Lazy(self, self._iter_strings(n, "set member"))
         elif self.decode:
-            src = self.src
-            members = [read_string(src, "set member") for _ in range(n)]
+            members = read_strings(self.src, n, "set member")
             if len(set(members)) != n:
                 self._duplicate(members, "set member", rec)
             rec.value = members
@@ -702,8 +707,14 @@ class RDBReader:
                     self._read_score_text()
 
     def _iter_zset(self, n: int, binary: bool):
+        if binary:
+            while n:
+                k = n if n < BATCH else BATCH
+                yield from self._zset2_batch(k)
+                n -= k
+            return
         src = self.src
-        score = self._read_f64 if binary else self._read_score_text
+        score = self._read_score_text
         for _ in range(n):
             m = read_string(src, "zset member")
             at = src.tell()
@@ -712,6 +723,53 @@ class RDBReader:
                 self._problem(self._err("NaN score in sorted set", at, expected="a number",
                                         found="NaN"))
             yield m, s
+
+    def _zset2_batch(self, k: int) -> list:
+        """``k`` (member, binary score) pairs of a ZSET_2 in one tight loop; a member in
+        any other form than a short raw string, or a refill, takes the general path."""
+        src = self.src
+        out: list = []
+        append = out.append
+        f64 = _F64.unpack_from
+        while k:
+            buf = src.buf
+            pos = src.pos
+            end = len(buf)
+            while k and pos < end:
+                first = buf[pos]
+                if first < 0x40:
+                    e = pos + 1 + first
+                    if e + 8 > end:
+                        break
+                    m = buf[pos + 1:e]
+                elif first < 0x80:
+                    if pos + 2 > end:
+                        break
+                    e = pos + 2 + (((first & 0x3F) << 8) | buf[pos + 1])
+                    if e + 8 > end:
+                        break
+                    m = buf[pos + 2:e]
+                else:
+                    break
+                s = f64(buf, e)[0]
+                pos = e + 8
+                if s != s:
+                    src.pos = pos
+                    self._problem(self._err("NaN score in sorted set", src.base + e,
+                                            expected="a number", found="NaN"))
+                append((m, s))
+                k -= 1
+            src.pos = pos
+            if k:
+                m = read_string(src, "zset member")
+                at = src.tell()
+                s = self._read_f64()
+                if s != s:
+                    self._problem(self._err("NaN score in sorted set", at, expected="a number",
+                                            found="NaN"))
+                append((m, s))
+                k -= 1
+        return out
 
     def _v_plain_hash(self, rec: model.Record) -> None:
         n = self._plain_count(rec, "hash")
@@ -728,9 +786,11 @@ class RDBReader:
 
     def _iter_pairs(self, n: int):
         src = self.src
-        for _ in range(n):
-            f = read_string(src, "hash field")
-            yield f, read_string(src, "hash value")
+        while n:
+            k = n if n < BATCH else BATCH
+            vals = read_strings(src, 2 * k, _HASH_WHATS)
+            yield from zip(vals[0::2], vals[1::2])
+            n -= k
 
     # -- hashes with field TTLs stored as a table
     def _v_hash_metadata(self, rec: model.Record) -> None:
