@@ -17,6 +17,41 @@ from typing import BinaryIO, Iterator, Optional, Union
 
 from .errors import TruncatedError
 
+
+def _pread_fd(stream) -> Optional[int]:
+    """The descriptor of a stream that is an uncompressed regular file, else None."""
+    if getattr(stream, "pk_compression", "unknown") is not None:
+        return None
+    try:
+        fd = stream.fileno()
+        import os
+        import stat
+
+        return fd if stat.S_ISREG(os.fstat(fd).st_mode) else None
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+class _PreadStream:
+    """``read(n)`` over ``[start, end)`` of a file descriptor with ``os.pread``."""
+
+    __slots__ = ("fd", "at", "end")
+
+    def __init__(self, fd: int, start: int, end: int) -> None:
+        self.fd = fd
+        self.at = start
+        self.end = end
+
+    def read(self, n: int) -> bytes:
+        import os
+
+        n = min(n, self.end - self.at)
+        if n <= 0:
+            return b""
+        data = os.pread(self.fd, n, self.at)
+        self.at += len(data)
+        return data
+
 DEFAULT_CHUNK = 1 << 20
 
 
@@ -166,6 +201,24 @@ class ByteSource:
                 self.pos += take
                 return out
             self._fill(len(self.buf) - self.pos + self._chunk)
+
+    # -- second walks -----------------------------------------------------------
+    def can_reread(self) -> bool:
+        """True when ``reread`` can give the bytes of an earlier range again: in-memory
+        input, or a plain regular file (read with ``os.pread``, the position untouched)."""
+        return self._stream is None or _pread_fd(self._stream) is not None
+
+    def reread(self, start: int, end: int) -> "ByteSource":
+        """A new ByteSource over the absolute range ``[start, end)`` already consumed
+        (offsets unchanged), for a second walk over a value (see ``can_reread``)."""
+        if self._stream is None:
+            view = memoryview(self.buf)[start - self.base:end - self.base]
+            return ByteSource(view, name=self.name, base=start, size=end)
+        fd = _pread_fd(self._stream)
+        if fd is None:
+            raise RuntimeError("this input cannot be read twice")
+        return ByteSource(_PreadStream(fd, start, end), name=self.name, base=start, size=end,
+                          chunk=self._chunk)
 
     # -- CRC64 ----------------------------------------------------------------
     def _crc_update(self, upto: int) -> None:

@@ -118,6 +118,12 @@ def _itob(v) -> bytes:
     return v if v.__class__ is bytes else str(v).encode()
 
 
+def _dedup_exact_limit() -> int:
+    from persistkit.rdbtools.dedup import EXACT_LIMIT
+
+    return EXACT_LIMIT
+
+
 class _Empty(Exception):
     """Internal: the value is an empty collection (the server skips such keys)."""
 
@@ -127,7 +133,8 @@ class RDBReader:
 
     def __init__(self, source, decode: bool = True, *, name: Optional[str] = None,
                  iterate: bool = False, recover: bool = False, strict_crc: bool = True,
-                 allow_future: bool = False, size: Optional[int] = None) -> None:
+                 allow_future: bool = False, size: Optional[int] = None,
+                 values: bool = True) -> None:
         if isinstance(source, ByteSource):
             src = source
         elif isinstance(source, (bytes, bytearray, memoryview)):
@@ -141,6 +148,12 @@ class RDBReader:
         self.name = name or src.name
         self.decode = decode or iterate
         self.iterate = iterate
+        # values=False (verify): validate as decode=True does, but do not build the values
+        # of strings and plain collections (a 500 MB string or a 10M-member set is walked
+        # in bounded memory; duplicates are found by hash, see dedup).
+        self.lean = self.decode and not values and not iterate
+        self._quiet = False
+        self.dropped: list[int] = []  # offsets of records left out after a recover-mode problem
         self.recover = recover
         self.strict_crc = strict_crc
         self.allow_future = allow_future
@@ -167,6 +180,8 @@ class RDBReader:
 
     def _problem(self, exc: FormatError) -> None:
         """A recoverable value-level problem: raise, or record it in recover mode."""
+        if self._quiet:
+            return  # a second walk over a value already checked (dedup confirmation)
         exc.with_context(file=self.name, key=self._key)
         if not self.recover:
             raise exc
@@ -298,6 +313,7 @@ class RDBReader:
                 readers[t](rec)
             except _Empty:
                 if self._broken:
+                    self.dropped.append(rec.offset)
                     continue
                 rec.length = src.base + src.pos - rec.offset
                 self.empty_keys.append(rec)
@@ -305,6 +321,7 @@ class RDBReader:
             except FormatError as exc:
                 raise exc.with_context(file=name, key=key)
             if self._broken:
+                self.dropped.append(rec.offset)
                 continue  # recover mode: the problem is recorded, the framing is intact
             if self.iterate and rec.value.__class__ is _Lazy:
                 lazy = rec.value
@@ -554,7 +571,7 @@ class RDBReader:
             return
         n, encoded = read_length_or_encoding(src, "string value")
         if not encoded:
-            if self.decode or n <= 20:
+            if (self.decode and not self.lean) or n <= 20:
                 if len(src.buf) - src.pos >= n:
                     value = src.buf[src.pos:src.pos + n]
                     src.pos += n
@@ -644,10 +661,20 @@ class RDBReader:
         rec.encoding = "quicklist"
         if self.iterate:
             rec.value = _Lazy(self, self._iter_strings(n, "list element"))
+        elif self.lean:
+            for _ in self._string_batches(n, "list element"):
+                pass
         elif self.decode:
             rec.value = read_strings(self.src, n, "list element")
         else:
             self._skip_strings(n, "list element")
+
+    def _string_batches(self, n: int, what: str):
+        src = self.src
+        while n:
+            k = n if n < BATCH else BATCH
+            yield read_strings(src, k, what)
+            n -= k
 
     def _iter_strings(self, n: int, what: str):
         # Batches: one tight read_strings loop per BATCH elements, memory stays bounded.
@@ -667,6 +694,8 @@ class RDBReader:
         rec.encoding = "hashtable"
         if self.iterate:
             rec.value = _Lazy(self, self._iter_strings(n, "set member"))
+        elif self.lean:
+            self._lean_unique(rec, n, "set member", lambda: self._string_batches(n, "set member"))
         elif self.decode:
             members = read_strings(self.src, n, "set member")
             if len(set(members)) != n:
@@ -674,6 +703,70 @@ class RDBReader:
             rec.value = members
         else:
             self._skip_strings(n, "set member")
+
+    def _zset_member_batches(self, n: int, binary: bool):
+        while n:
+            k = n if n < BATCH else BATCH
+            if binary:
+                yield [m for m, _ in self._zset2_batch(k)]
+            else:
+                yield [m for m, _ in self._iter_zset(k, False)]
+            n -= k
+
+    def _field_batches(self, n: int):
+        src = self.src
+        while n:
+            k = n if n < BATCH else BATCH
+            yield read_strings(src, 2 * k, _HASH_WHATS)[0::2]
+            n -= k
+
+    def _lean_unique(self, rec: model.Record, n: int, what: str, batches) -> None:
+        """values=False: walk a plain collection's elements in batches (each validated as
+        decode=True does) and report repeated members the way ``_duplicate`` does, in
+        bounded memory: exact hashes first, a Bloom filter plus a second walk of the
+        value's bytes for big collections (dedup.RepeatFinder)."""
+        from persistkit.rdbtools.dedup import RepeatFinder
+
+        src = self.src
+        if n <= 4 * BATCH:
+            # Small (nearly all): as decode=True does, without keeping the values.
+            members = []
+            for batch in batches():
+                members += batch
+            if len(set(members)) != n:
+                self._duplicate(members, what, rec)
+            return
+        start = src.tell()
+        finder = RepeatFinder(expected=n, exact_limit=None if not src.can_reread() else
+                              _dedup_exact_limit())
+        for batch in batches():
+            repeats = finder.add_hashes(map(hash, batch))
+            if repeats:
+                by_hash = {hash(m): m for m in batch}
+                for h in repeats:
+                    self._report_duplicate(by_hash.get(h, b"?"), what, rec)
+        if not finder.needs_confirm:
+            return
+        end = src.tell()
+        confirm = finder.confirmer()
+        found = []
+        saved = self.src
+        self.src = src.reread(start, end)
+        self._quiet = True
+        try:
+            for batch in batches():
+                for m in batch:
+                    if confirm.see(hash(m)) is not None:
+                        found.append(m)
+        finally:
+            self.src = saved
+            self._quiet = False
+        for m in found:
+            self._report_duplicate(m, what, rec)
+
+    def _report_duplicate(self, k: bytes, what: str, rec: model.Record) -> None:
+        self._problem(self._err(f"duplicate {what} {k[:60]!r} in value",
+                                rec.offset, expected=f"unique {what}s", found="a duplicate"))
 
     def _duplicate(self, items, what: str, rec: model.Record) -> None:
         seen = set()
@@ -689,6 +782,8 @@ class RDBReader:
         binary = rec.rdb_type == op.T_ZSET_2
         if self.iterate:
             rec.value = _Lazy(self, self._iter_zset(n, binary))
+        elif self.lean:
+            self._lean_unique(rec, n, "zset member", lambda: self._zset_member_batches(n, binary))
         elif self.decode:
             pairs = list(self._iter_zset(n, binary))
             if len({m for m, _ in pairs}) != n:
@@ -776,6 +871,8 @@ class RDBReader:
         rec.encoding = "hashtable"
         if self.iterate:
             rec.value = _Lazy(self, self._iter_pairs(n))
+        elif self.lean:
+            self._lean_unique(rec, n, "hash field", lambda: self._field_batches(n))
         elif self.decode:
             pairs = list(self._iter_pairs(n))
             if len({f for f, _ in pairs}) != n:

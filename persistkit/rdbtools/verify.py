@@ -29,6 +29,8 @@ from persistkit.kvencoding.errors import FormatError, TruncatedError, Unsupporte
 from persistkit.kvencoding.fileio import input_name, input_size, open_input
 from persistkit.kvencoding.source import ByteSource
 from persistkit.rdbtools import model
+from persistkit.rdbtools import dedup
+from persistkit.rdbtools.dedup import RepeatFinder, mix_db
 from persistkit.rdbtools.reader import RDBReader
 from persistkit.report import VerifyReport
 
@@ -48,22 +50,31 @@ def verify_rdb(path, *, quick: bool = False, progress: Progress = None,
     name = str(path)
     report = VerifyReport(path=name, kind="rdb")
     if data is not None:
-        return _verify_source(ByteSource(data, name=name, crc=True), report, quick, progress)
+        return _verify_source(ByteSource(data, name=name, crc=True), report, quick, progress,
+                              lambda: ByteSource(data, name=name))
     if stream is not None:
+        # Standard input cannot be walked twice: keys are checked exactly (in memory).
         return _verify_source(ByteSource(stream, name=name, size=input_size(stream), crc=True),
-                              report, quick, progress)
+                              report, quick, progress, None)
+
+    def reopen():
+        s = open_input(path)
+        return ByteSource(s, name=input_name(s), size=input_size(s))
+
     with open_input(path) as stream:
         src = ByteSource(stream, name=input_name(stream), size=input_size(stream), crc=True)
-        return _verify_source(src, report, quick, progress)
+        return _verify_source(src, report, quick, progress, reopen)
 
 
-def _verify_source(src: ByteSource, report: VerifyReport, quick: bool, progress: Progress) -> VerifyReport:
+def _verify_source(src: ByteSource, report: VerifyReport, quick: bool, progress: Progress,
+                   reopen=None) -> VerifyReport:
     name = report.path
     stats = report.stats
     stats.update({"keys": 0, "expires": 0, "dbs": {}, "empty_keys": 0, "checksum": None,
                   "quick": quick})
     try:
-        reader = RDBReader(src, decode=not quick, name=name, recover=True, strict_crc=False)
+        reader = RDBReader(src, decode=not quick, name=name, recover=True, strict_crc=False,
+                           values=False)
     except FormatError as exc:
         code = "unsupported-version" if isinstance(exc, UnsupportedVersionError) else \
             "truncated" if isinstance(exc, TruncatedError) else "bad-header"
@@ -71,7 +82,8 @@ def _verify_source(src: ByteSource, report: VerifyReport, quick: bool, progress:
         return report
     stats["magic"] = reader.header.magic
     stats["version"] = reader.header.version
-    seen: dict[int, dict[int, int]] = {}
+    keys = RepeatFinder(exact_limit=dedup.EXACT_LIMIT if reopen is not None else None)
+    last_key_offset = -1
     dbs = stats["dbs"]
     eof = None
     total = src.size
@@ -86,15 +98,10 @@ def _verify_source(src: ByteSource, report: VerifyReport, quick: bool, progress:
                 if item.expire_ms is not None:
                     stats["expires"] += 1
                     d["expires"] += 1
-                hashes = seen.setdefault(item.db, {})
-                h = hash(item.key)
-                if h in hashes:
-                    report.error("duplicate-key", f"key appears twice in db {item.db}",
-                                 file=name, offset=item.offset, key=item.key,
-                                 expected="unique keys per db",
-                                 found=f"same key as the record at offset {hashes[h]}")
-                else:
-                    hashes[h] = item.offset
+                last_key_offset = item.offset
+                first = keys.add(mix_db(hash(item.key), item.db), item.offset)
+                if first is not None:
+                    _duplicate_key(report, name, item, first)
                 if progress is not None and item.offset - last_tick > (1 << 20):
                     last_tick = item.offset
                     progress(item.offset, total)
@@ -108,6 +115,8 @@ def _verify_source(src: ByteSource, report: VerifyReport, quick: bool, progress:
         else:
             code = "format-error"
         report.problems.append(_problem(exc, code, name))
+    if keys.needs_confirm:
+        _confirm_keys(keys, reopen, reader.dropped, last_key_offset, report, name)
     for exc in reader.problems:
         report.problems.append(_problem(exc, "bad-value", name))
     for rec in reader.empty_keys:
@@ -136,6 +145,41 @@ def _verify_source(src: ByteSource, report: VerifyReport, quick: bool, progress:
         progress(src.tell(), total)
     report.problems.sort(key=lambda p: (p.offset if p.offset is not None else -1))
     return report
+
+
+def _duplicate_key(report: VerifyReport, name: str, item, first: int) -> None:
+    report.error("duplicate-key", f"key appears twice in db {item.db}",
+                 file=name, offset=item.offset, key=item.key,
+                 expected="unique keys per db",
+                 found=f"same key as the record at offset {first}")
+
+
+def _confirm_keys(keys: RepeatFinder, reopen, dropped: list, last: int, report: VerifyReport,
+                  name: str) -> None:
+    """Second walk over the keys (framing only) for the filter's candidate hashes: the
+    same records in the same order as the first walk (those the first walk left out
+    after a value problem are skipped), up to the last one it saw."""
+    confirm = keys.confirmer()
+    skip = set(dropped)
+    src = reopen()
+    try:
+        reader = RDBReader(src, decode=False, name=name, recover=True, strict_crc=False)
+        for item in reader:
+            if item.__class__ is not model.Record:
+                continue
+            if item.offset > last:
+                break
+            if item.offset in skip:
+                continue
+            first = confirm.see(mix_db(hash(item.key), item.db), item.offset)
+            if first is not None:
+                _duplicate_key(report, name, item, first)
+    except FormatError:
+        pass  # the first walk reported it
+    finally:
+        stream = getattr(src, "_stream", None)
+        if stream is not None:
+            stream.close()
 
 
 def _check_tail(src: ByteSource, report: VerifyReport, name: str) -> None:

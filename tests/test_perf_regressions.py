@@ -1,0 +1,152 @@
+"""Behaviour of the fast paths: same results as the general code, bounded-memory checks
+still find what the in-memory checks found. No timing assertions."""
+
+from __future__ import annotations
+
+import io
+import struct
+
+import pytest
+
+from persistkit.kvencoding.crc64 import crc64
+from persistkit.kvencoding.errors import FormatError
+from persistkit.kvencoding.lengths import encode_length, encode_string, read_string, read_strings
+from persistkit.kvencoding.source import ByteSource
+from persistkit.rdbtools import dedup
+from persistkit.rdbtools import model
+from persistkit.rdbtools.reader import RDBReader
+from persistkit.rdbtools.verify import verify_rdb
+
+
+def _rdb(records: list[bytes]) -> bytes:
+    body = b"REDIS0010" + b"\xfe\x00" + b"".join(records) + b"\xff"
+    return body + struct.pack("<Q", crc64(body))
+
+
+def _set(key: bytes, members: list[bytes]) -> bytes:
+    return b"\x02" + encode_string(key) + encode_length(len(members)) + \
+        b"".join(encode_string(m, compress=False) for m in members)
+
+
+def _zset2(key: bytes, members: list[bytes]) -> bytes:
+    return b"\x05" + encode_string(key) + encode_length(len(members)) + \
+        b"".join(encode_string(m, compress=False) + struct.pack("<d", i) for i, m in enumerate(members))
+
+
+def _hash(key: bytes, fields: list[bytes]) -> bytes:
+    return b"\x04" + encode_string(key) + encode_length(len(fields)) + \
+        b"".join(encode_string(f, compress=False) + encode_string(b"v" + f) for f in fields)
+
+
+def _string(key: bytes, value: bytes) -> bytes:
+    return b"\x00" + encode_string(key) + encode_string(value, compress=False)
+
+
+STRINGS = [b"", b"a", b"x" * 63, b"y" * 64, b"z" * 300, b"12", b"-5", b"300", b"-40000",
+           b"2147483647", b"007", b"q" * 17000, b"w" * 40 + b"abc" * 20]
+
+
+@pytest.mark.parametrize("chunk", [7, 64, 1 << 20])
+def test_read_strings_matches_read_string(chunk):
+    items = STRINGS * 5
+    data = b"".join(encode_string(s) for s in items)  # includes LZF and int forms
+    want = []
+    src = ByteSource(io.BufferedReader(io.BytesIO(data)), chunk=chunk)
+    for _ in items:
+        want.append(read_string(src))
+    src = ByteSource(io.BufferedReader(io.BytesIO(data)), chunk=chunk)
+    assert read_strings(src, len(items)) == want == items
+    assert src.tell() == len(data)
+
+
+def test_read_strings_truncation_same_error():
+    data = b"".join(encode_string(s) for s in STRINGS)[:-3]
+    with pytest.raises(FormatError) as a:
+        src = ByteSource(data)
+        for _ in STRINGS:
+            read_string(src, ("hash field", "hash value")[0])
+    with pytest.raises(FormatError) as b:
+        read_strings(ByteSource(data), len(STRINGS), "hash field")
+    assert (a.value.offset, a.value.message) == (b.value.offset, b.value.message)
+
+
+def _dup_problems(report):
+    return sorted((p.code, p.offset, p.message) for p in report.problems)
+
+
+@pytest.mark.parametrize("make,what", [(_set, "set member"), (_zset2, "zset member"),
+                                       (_hash, "hash field")])
+def test_big_collection_duplicates_found_in_bounded_mode(tmp_path, monkeypatch, make, what):
+    monkeypatch.setattr(dedup, "EXACT_LIMIT", 500)
+    members = [b"m:%d" % i for i in range(20000)]
+    members[150] = members[100]        # exact phase
+    members[15000] = members[9000]     # filter phase: confirmed by the second walk
+    members[16000] = members[100]      # a third occurrence
+    data = _rdb([_string(b"before", b"v"), make(b"big", members), _string(b"after", b"v")])
+    path = tmp_path / "dups.rdb"
+    path.write_bytes(data)
+    # What the in-memory decoder reports (the reference).
+    ref = RDBReader(data, decode=True, recover=True, strict_crc=False)
+    list(ref)
+    want = sorted(e.message for e in ref.problems)
+    assert len(want) == 3 and all(what in m for m in want)
+    for rep in (verify_rdb(path), verify_rdb("mem", data=data)):
+        got = sorted(p.message for p in rep.problems)
+        assert got == want
+        assert rep.stats["keys"] == 2  # the broken key is left out, as before
+
+
+def test_big_collection_without_duplicates_is_ok(tmp_path, monkeypatch):
+    monkeypatch.setattr(dedup, "EXACT_LIMIT", 300)
+    path = tmp_path / "ok.rdb"
+    path.write_bytes(_rdb([_set(b"s", [b"%d" % i for i in range(30000)])]))
+    rep = verify_rdb(path)
+    assert rep.ok and rep.stats["keys"] == 1, rep.problems
+
+
+def test_duplicate_keys_beyond_exact_limit(tmp_path, monkeypatch):
+    monkeypatch.setattr(dedup, "EXACT_LIMIT", 50)
+    recs = [_string(b"k%d" % i, b"v") for i in range(2000)]
+    recs.append(_string(b"k7", b"again"))      # repeat of an exact-phase key
+    recs.append(_string(b"k1500", b"again"))   # repeat of a filter-phase key
+    data = _rdb(recs)
+    offsets = {}
+    for item in RDBReader(data, decode=False):
+        if isinstance(item, model.Record):
+            offsets.setdefault(item.key, []).append(item.offset)
+    path = tmp_path / "keys.rdb"
+    path.write_bytes(data)
+    for rep in (verify_rdb(path), verify_rdb("mem", data=data)):
+        dups = sorted((p.offset, p.found) for p in rep.problems if p.code == "duplicate-key")
+        want = sorted((offsets[k][1], f"same key as the record at offset {offsets[k][0]}")
+                      for k in (b"k7", b"k1500"))
+        assert dups == want
+
+
+def test_values_false_does_not_keep_big_strings():
+    big = bytes(range(256)) * 4096
+    data = _rdb([_string(b"big", big), _set(b"s", [b"a", b"b"])])
+    recs = [i for i in RDBReader(data, decode=True, values=False) if isinstance(i, model.Record)]
+    assert recs[0].value is None and recs[0].size_hint == len(big)
+    assert recs[0].encoding == "raw"
+    full = [i for i in RDBReader(data, decode=True) if isinstance(i, model.Record)]
+    assert [(r.key, r.encoding, r.size_hint, r.length) for r in recs] == \
+        [(r.key, r.encoding, r.size_hint, r.length) for r in full]
+
+
+def test_reread_gives_the_same_bytes(tmp_path):
+    from persistkit.kvencoding.fileio import open_input
+
+    data = bytes(range(256)) * 10000
+    p = tmp_path / "f.bin"
+    p.write_bytes(data)
+    with open_input(p) as s:
+        src = ByteSource(s, size=len(data), chunk=4096)
+        src.skip(200000)
+        assert src.can_reread()
+        sub = src.reread(1000, 150000)
+        assert sub.tell() == 1000 and sub.read(149000) == data[1000:150000]
+        assert src.read(10) == data[200000:200010]
+    mem = ByteSource(data)
+    mem.skip(5000)
+    assert mem.reread(10, 20).read(10) == data[10:20]
