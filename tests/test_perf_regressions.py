@@ -150,3 +150,26 @@ def test_reread_gives_the_same_bytes(tmp_path):
     mem = ByteSource(data)
     mem.skip(5000)
     assert mem.reread(10, 20).read(10) == data[10:20]
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "json"])
+def test_export_big_strings_in_chunks_same_output(tmp_path, monkeypatch, fmt):
+    from persistkit.rdbtools import export
+
+    text = ("h\u00e9llo \u20ac\U0001F600 \"q\" \\ \t\n" * 150000).encode()  # > 1 MB chunks
+    values = {b"text": text, b"ctl": text[:-5] + b"\x01abcd", b"del": b"a\x7f" * 700000,
+              b"bad": text[:1048575] + b"\xff" + text[:1000], b"small": b"abc"}
+    data = _rdb([_string(k, v) for k, v in values.items()])
+    path = tmp_path / "big.rdb"
+    path.write_bytes(data)
+
+    def run(threshold):
+        monkeypatch.setattr(export, "BIG_STRING", threshold)
+        out = io.BytesIO()
+        export.export_rdb(path, fmt, out)
+        return out.getvalue()
+
+    whole = run(1 << 40)
+    chunked = run(1000)
+    assert chunked == whole
+    assert b'"ctl"' in whole and b'{"hex":"' in whole

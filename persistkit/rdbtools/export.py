@@ -58,10 +58,12 @@ messages (XCLAIM drops them).
 
 from __future__ import annotations
 
+import codecs
 import csv
 import fnmatch
 import io
 import json
+import re
 from typing import BinaryIO, Callable, Optional
 
 from persistkit.kvencoding.crc64 import crc64
@@ -69,11 +71,13 @@ from persistkit.kvencoding.fileio import input_name, input_size, open_input
 from persistkit.kvencoding.resp import encode_command
 from persistkit.kvencoding.source import ByteSource
 from persistkit.rdbtools import model
-from persistkit.rdbtools.reader import RDBReader
+from persistkit.rdbtools.reader import BigString, RDBReader
 from persistkit.kvencoding.bstr import bstr_json
 
 FORMATS = ("jsonl", "json", "csv", "resp")
 BATCH = 500
+# Raw string values longer than this are written to JSON in chunks, never held whole.
+BIG_STRING = 1 << 22
 
 Progress = Optional[Callable[[int, Optional[int]], None]]
 
@@ -157,7 +161,13 @@ def _dumps(obj) -> bytes:
 
 def write_key_json(out: BinaryIO, rec: model.Record, kind: bool = True) -> None:
     """One key object; a collection value is written element by element as it is read
-    (iterate mode), so a huge set is never held whole."""
+    (iterate mode), so a huge set is never held whole; a BigString in chunks."""
+    if rec.value.__class__ is BigString:
+        head = _dumps(_key_head(rec, kind))
+        out.write(head[:-1] + b',"value":')
+        _write_big_bstr(out, rec.value)
+        out.write(b"}")
+        return
     if rec.type not in COLLECTIONS:
         out.write(_dumps(key_json(rec, kind)))
         return
@@ -174,6 +184,40 @@ def write_key_json(out: BinaryIO, rec: model.Record, kind: bool = True) -> None:
     if rec.field_expires:
         out.write(b',"field_expire_at_ms":' + _dumps([[bstr_json(f), ms] for f, ms in rec.field_expires.items()]))
     out.write(b"}")
+
+
+# Bytes that make bstr_json choose hex besides invalid UTF-8: C0 controls other than
+# tab/LF/CR, and DEL (all ASCII: inside valid UTF-8 they only stand for themselves).
+_CONTROL_BYTES = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _write_big_bstr(out: BinaryIO, value: "BigString") -> None:
+    """``_dumps(bstr_json(value))`` written in chunks: one pass decides text or hex, a
+    second one writes."""
+    dec = codecs.getincrementaldecoder("utf-8")()
+    text = True
+    try:
+        for chunk in value.chunks():
+            if _CONTROL_BYTES.search(chunk):
+                text = False
+                break
+            dec.decode(chunk)
+        else:
+            dec.decode(b"", True)
+    except UnicodeDecodeError:
+        text = False
+    if not text:
+        out.write(b'{"hex":"')
+        for chunk in value.chunks():
+            out.write(chunk.hex().encode())
+        out.write(b'"}')
+        return
+    dec = codecs.getincrementaldecoder("utf-8")()
+    out.write(b'"')
+    for chunk in value.chunks():
+        out.write(json.dumps(dec.decode(chunk), ensure_ascii=False)[1:-1].encode("utf-8"))
+    out.write(json.dumps(dec.decode(b"", True), ensure_ascii=False)[1:-1].encode("utf-8"))
+    out.write(b'"')
 
 
 class _Filter:
@@ -200,16 +244,20 @@ def export_rdb(path, fmt: str, out: BinaryIO, *, db: Optional[int] = None, match
     ``stream``) to ``out`` (binary). Returns counts."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r}")
-    # iterate mode: collection values are streamed from the file while being written.
+    # iterate mode: collection values are streamed from the file while being written;
+    # for JSON, long strings too (BigString).
+    big = BIG_STRING if fmt in ("jsonl", "json") else None
     if data is not None:
-        return _export(RDBReader(data, name=str(path), iterate=True), fmt, out,
+        return _export(RDBReader(data, name=str(path), iterate=True, big_strings=big), fmt, out,
                        _Filter(db, match, type_), progress, None)
     if stream is not None:
         src = ByteSource(stream, name=str(path), size=input_size(stream), crc=True)
-        return _export(RDBReader(src, iterate=True), fmt, out, _Filter(db, match, type_), progress, src.size)
+        return _export(RDBReader(src, iterate=True, big_strings=big), fmt, out,
+                       _Filter(db, match, type_), progress, src.size)
     with open_input(path) as stream:
         src = ByteSource(stream, name=input_name(stream), size=input_size(stream), crc=True)
-        return _export(RDBReader(src, iterate=True), fmt, out, _Filter(db, match, type_), progress, src.size)
+        return _export(RDBReader(src, iterate=True, big_strings=big), fmt, out,
+                       _Filter(db, match, type_), progress, src.size)
 
 
 def _export(reader: RDBReader, fmt: str, out: BinaryIO, keep: _Filter, progress: Progress,

@@ -134,7 +134,7 @@ class RDBReader:
     def __init__(self, source, decode: bool = True, *, name: Optional[str] = None,
                  iterate: bool = False, recover: bool = False, strict_crc: bool = True,
                  allow_future: bool = False, size: Optional[int] = None,
-                 values: bool = True) -> None:
+                 values: bool = True, big_strings: Optional[int] = None) -> None:
         if isinstance(source, ByteSource):
             src = source
         elif isinstance(source, (bytes, bytearray, memoryview)):
@@ -153,6 +153,9 @@ class RDBReader:
         # in bounded memory; duplicates are found by hash, see dedup).
         self.lean = self.decode and not values and not iterate
         self._quiet = False
+        # iterate mode, opt-in (export): a raw string value longer than this comes as a
+        # BigString (its bytes re-read in chunks on demand) when the input allows it.
+        self.big_strings = big_strings if iterate else None
         self.dropped: list[int] = []  # offsets of records left out after a recover-mode problem
         self.recover = recover
         self.strict_crc = strict_crc
@@ -570,6 +573,15 @@ class RDBReader:
             rec.layout = {"string": "raw"}
             return
         n, encoded = read_length_or_encoding(src, "string value")
+        if not encoded and self.big_strings is not None and n > self.big_strings \
+                and src.can_reread():
+            start = src.tell()
+            src.skip(n, "string value")
+            rec.value = BigString(src, start, n)
+            rec.encoding = self._string_encoding(None, n, rec)
+            rec.size_hint = n
+            rec.layout = {"string": "raw"}
+            return
         if not encoded:
             if (self.decode and not self.lean) or n <= 20:
                 if len(src.buf) - src.pos >= n:
@@ -1386,6 +1398,28 @@ class RDBReader:
             rec.value = model.StreamValue(nodes=nodes, length=length, last_id=last_id,
                                           first_id=first_id, max_deleted_id=max_deleted,
                                           entries_added=entries_added, groups=groups)
+
+
+class BigString:
+    """A long raw string value not held in memory (``RDBReader(big_strings=N)``): its
+    bytes are read again from the input, in chunks, each time ``chunks()`` is called."""
+
+    __slots__ = ("_src", "start", "length")
+
+    def __init__(self, src: ByteSource, start: int, length: int) -> None:
+        self._src = src
+        self.start = start
+        self.length = length
+
+    def __len__(self) -> int:
+        return self.length
+
+    def chunks(self):
+        sub = self._src.reread(self.start, self.start + self.length)
+        yield from sub.iter_chunks(self.length, "string value")
+
+    def tobytes(self) -> bytes:
+        return b"".join(self.chunks())
 
 
 class _Lazy:
