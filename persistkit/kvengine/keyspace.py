@@ -11,8 +11,8 @@ in the form Redis logs them to the AOF (the AOF writer and replication sit there
 
 from __future__ import annotations
 
-import random
 import time
+from itertools import islice
 from typing import Callable, Iterable, Iterator, Optional
 
 from . import table
@@ -44,7 +44,7 @@ def wall_ms() -> int:
 
 
 class Database:
-    __slots__ = ("id", "data", "expires", "hfe")
+    __slots__ = ("id", "data", "expires", "hfe", "expire_cursor")
 
     def __init__(self, dbid: int) -> None:
         self.id = dbid
@@ -52,6 +52,7 @@ class Database:
         self.expires: dict[bytes, int] = {}
         # keys that had hash fields with a TTL (for active field expiry; cleaned lazily)
         self.hfe: set[bytes] = set()
+        self.expire_cursor = 0     # where active expiry resumes in ``expires``
 
     def __len__(self) -> int:
         return len(self.data)
@@ -210,8 +211,9 @@ class Keyspace:
 
     def active_expire(self, now_ms: Optional[int] = None, *, sample: int = 20,
                       max_rounds: int = 16) -> int:
-        """One cycle of active expiry (activeExpireCycle): sample keys with a TTL in each
-        db, delete the expired ones, repeat while more than a quarter of a sample was
+        """One cycle of active expiry (activeExpireCycle): look at the next ``sample`` keys
+        with a TTL in each db (a cursor walks the expires table, like Redis' incremental
+        scan), delete the expired ones, go on while more than a quarter of a batch was
         expired. Returns the number of keys removed."""
         if not self.expiry_enabled or not self.active_expiry:
             return 0
@@ -222,10 +224,10 @@ class Keyspace:
                 exp = db.expires
                 if not exp:
                     break
-                if len(exp) <= sample:
-                    keys = list(exp)
-                else:
-                    keys = random.sample(list(exp), sample)
+                if db.expire_cursor >= len(exp):
+                    db.expire_cursor = 0
+                keys = list(islice(exp, db.expire_cursor, db.expire_cursor + sample))
+                db.expire_cursor += len(keys)
                 n = 0
                 for k in keys:
                     t = exp.get(k)
