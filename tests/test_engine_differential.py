@@ -359,3 +359,57 @@ def test_saved_rdb_has_redis_7_0_types_and_content(tmp_path):
         w, g = want[k], got[k]
         assert g[:4] == w[:4], k
         assert (g[4] is None) == (w[4] is None) and abs((g[4] or 0) - (w[4] or 0)) < 60_000, k
+
+BITS_SCRIPT = r"""
+set a "\x0f\xf0"
+set b "\xff"
+bitop and dst a b
+get dst
+bitop or dst a b
+bitop xor dst a nosuch
+get dst
+bitop not dst a
+get dst
+bitop not dst a b
+bitop nand dst a
+bitop and dst nosuch1 nosuch2
+exists dst
+bitpos a 1
+bitpos a 0
+bitpos b 0
+bitpos b 0 0 0
+bitpos a 1 1
+bitpos a 1 0 -1 bit
+bitpos nosuch 0
+bitfield bf set u8 0 255 get u8 0
+bitfield bf incrby u8 0 10 overflow sat incrby u8 0 300
+bitfield bf overflow fail incrby i8 #1 200 get i8 #1
+bitfield bf set i16 100 -5 get i16 100 get u4 100
+bitfield bf get u64 0
+bitfield bf set u8 0 abc
+bitfield_ro bf get u8 0
+bitfield_ro bf set u8 0 1
+get bf
+zadd z 1 a 2 b 3 c
+zmpop 2 nosuch z min count 2
+zmpop 1 z max
+zmpop 1 z max
+zmpop 0 z max
+bzmpop 0.01 1 nosuch min
+"""
+
+
+def test_bit_and_zmpop_commands_like_redis_7_0(tmp_path):
+    redis_binary()
+    def arg(text: str) -> bytes:   # "\\xHH" escapes give raw bytes
+        return text.encode("latin-1").decode("unicode_escape").encode("latin-1")
+
+    commands = [[arg(a) for a in shlex.split(line)] for line in BITS_SCRIPT.strip().splitlines()]
+    with RedisServer(tmp_path / "real", "--appendfsync", "always", appendonly=True) as real:
+        want = _run(real.port, commands)
+    with EngineProcess(tmp_path / "engine", "--appendfsync", "always", appendonly="yes") as eng:
+        got = _run(eng.port, commands)
+    diffs = [f"{b' '.join(c)!r}: redis {w!r:.200} engine {g!r:.200}"
+             for c, w, g in zip(commands, want, got) if w != g]
+    assert diffs == []
+    assert _incr_file(tmp_path / "engine") == _incr_file(tmp_path / "real")

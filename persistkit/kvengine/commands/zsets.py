@@ -395,6 +395,36 @@ def _bzpop(maxfirst):
     return handler
 
 
+def _zmpop(s, args, first: int):
+    """ZMPOP / BZMPOP: the first non-empty key, logged as ZPOPMIN/ZPOPMAX key count."""
+    numkeys = get_int(args[first])
+    if numkeys <= 0:
+        raise CommandError("ERR numkeys should be greater than 0")
+    keys_ = args[first + 1:first + 1 + numkeys]
+    rest = args[first + 1 + numkeys:]
+    if len(keys_) != numkeys or not rest:
+        raise CommandError(SYNTAX)
+    where = rest[0].upper()
+    if where not in (b"MIN", b"MAX"):
+        raise CommandError(SYNTAX)
+    count = 1
+    if len(rest) == 3 and rest[1].upper() == b"COUNT":
+        count = get_int(rest[2])
+        if count <= 0:
+            raise CommandError("ERR count should be greater than 0")
+    elif len(rest) != 1:
+        raise CommandError(SYNTAX)
+    for key in keys_:
+        z = _z(s, key)
+        if z:
+            out = _pop(s, key, count, where == b"MAX", True)
+            s.propagate([b"ZPOPMAX" if where == b"MAX" else b"ZPOPMIN", key, b"%d" % len(out)])
+            return [key, [list(pair) for pair in out]]   # nested in RESP2 too
+    return NIL_ARRAY
+
+
+command("zmpop", -4, "write", keys=(0, 0, 0))(lambda s, args: _zmpop(s, args, 1))
+command("bzmpop", -5, "write", keys=(0, 0, 0))(lambda s, args: _zmpop(s, args, 2))
 command("bzpopmin", -3, "write fast", keys=(1, -2, 1))(_bzpop(False))
 command("bzpopmax", -3, "write fast", keys=(1, -2, 1))(_bzpop(True))
 
