@@ -396,10 +396,18 @@ zmpop 1 z max
 zmpop 1 z max
 zmpop 0 z max
 bzmpop 0.01 1 nosuch min
+geoadd geo 13.361389 38.115556 Palermo 15.087269 37.502669 Catania
+geoadd geo xx ch 13.361389 38.2 Palermo
+geoadd geo 200 100 bad
+geoadd geo 1 2
+geopos geo Palermo nosuch
+geodist geo Palermo Catania km
+geodist geo Palermo Catania
+zrange geo 0 -1 withscores
 """
 
 
-def test_bit_and_zmpop_commands_like_redis_7_0(tmp_path):
+def test_bit_zmpop_and_geo_commands_like_redis_7_0(tmp_path):
     redis_binary()
     def arg(text: str) -> bytes:   # "\\xHH" escapes give raw bytes
         return text.encode("latin-1").decode("unicode_escape").encode("latin-1")

@@ -60,5 +60,5 @@ def lookup(name: bytes) -> CommandSpec | None:
 def load_all() -> None:
     """Import every command family so that the table is complete."""
     from .commands import (  # noqa: F401
-        bits, hashes, hll, keys, lists, server, sets, streams, strings, zsets,
+        bits, geo, hashes, hll, keys, lists, server, sets, streams, strings, zsets,
     )
