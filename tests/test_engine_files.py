@@ -191,3 +191,25 @@ def test_engine_server_starts_from_real_redis_files(tmp_path):
                           consumer_times_wildcard=True) == []
     # it appended to the set's last incr file
     assert b"new" in (aof_dir / "appendonlydir" / "appendonly.aof.2.incr.aof").read_bytes()[-40:]
+
+
+def test_engine_upgrades_a_pre_7_0_single_file_aof(tmp_path):
+    """aofUpgradePrepare: a 6.2 appendonly.aof (RDB preamble + commands) is moved into the
+    AOF folder as its base; the content loads and new writes go to a fresh incr file."""
+    from test_engine_support import EngineProcess
+
+    folder = "redis-6.2.16"
+    shutil.copyfile(REAL / folder / "aof-hybrid" / "appendonly.aof", tmp_path / "appendonly.aof")
+    with EngineProcess(tmp_path, appendonly="yes") as eng:
+        r = eng.client()
+        want = live(expected_keyspace(folder, "aof-hybrid"))
+        for db, key in want:
+            assert r.execute_command("SELECT", db) and r.type(key).decode() == want[(db, key)]["type"]
+        r.execute_command("SELECT", 0)
+        r.set("after-upgrade", "1")
+    manifest = (tmp_path / "appendonlydir" / "appendonly.aof.manifest").read_text()
+    assert manifest.startswith("file appendonly.aof seq 1 type b\n") and "appendonly.aof.1.incr.aof" in manifest
+    assert not (tmp_path / "appendonly.aof").exists()
+    ks = Keyspace(compat="6.2")
+    load_aof(ks, str(tmp_path / "appendonlydir"))
+    assert ks.get(b"after-upgrade") == b"1" and ks.total_keys() == len(expected_keyspace(folder, "aof-hybrid")) + 1

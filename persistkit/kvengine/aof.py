@@ -114,6 +114,15 @@ class AppendOnlyFile:
         else:
             self._open_incr(m.incrs[-1].name)
 
+    def upgrade_from_single_file(self, path: str) -> None:
+        """aofUpgradePrepare: a pre-7.0 single appendonly.aof becomes the base (seq 1) of a
+        new AOF folder, under its old name; the manifest is written last."""
+        os.makedirs(self.folder, exist_ok=True)
+        name = os.path.basename(path)
+        os.replace(path, self.path(name))
+        fsync_dir(os.path.dirname(os.path.abspath(path)))
+        self.persist_manifest(Manifest(base=AOFInfo(name, 1, TYPE_BASE)))
+
     def create(self, ks, *, version: int = 10) -> None:
         """No AOF yet: write base 1 from the keyspace and an empty incr 1 (Redis 7 logs
         "Creating AOF base file ... on server start")."""

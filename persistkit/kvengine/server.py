@@ -119,6 +119,10 @@ class EngineServer:
         t0 = time.time()
         if self.config["appendonly"]:
             aof = self._new_aof()
+            legacy = os.path.join(self.dir, self.config["appendfilename"])
+            if not aof.exists() and os.path.isfile(legacy):
+                aof.upgrade_from_single_file(legacy)
+                self.log(f"Successfully migrated an old-style AOF into the AOF directory ({legacy})")
             if aof.exists():
                 res = load_aof(self.ks, aof.folder, load_truncated=self.config["aof-load-truncated"])
                 if res.truncated_at:
