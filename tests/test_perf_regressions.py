@@ -104,8 +104,9 @@ def test_big_collection_without_duplicates_is_ok(tmp_path, monkeypatch):
     assert rep.ok and rep.stats["keys"] == 1, rep.problems
 
 
-def test_duplicate_keys_beyond_exact_limit(tmp_path, monkeypatch):
-    monkeypatch.setattr(dedup, "EXACT_LIMIT", 50)
+@pytest.mark.parametrize("compact", [50, 10 ** 6])
+def test_duplicate_keys(tmp_path, monkeypatch, compact):
+    monkeypatch.setattr(dedup, "COMPACT_KEYS", compact)
     recs = [_string(b"k%d" % i, b"v") for i in range(2000)]
     recs.append(_string(b"k7", b"again"))      # repeat of an exact-phase key
     recs.append(_string(b"k1500", b"again"))   # repeat of a filter-phase key
@@ -116,7 +117,9 @@ def test_duplicate_keys_beyond_exact_limit(tmp_path, monkeypatch):
             offsets.setdefault(item.key, []).append(item.offset)
     path = tmp_path / "keys.rdb"
     path.write_bytes(data)
-    for rep in (verify_rdb(path), verify_rdb("mem", data=data)):
+    with open(path, "rb") as f:
+        from_stdin = verify_rdb("in", stream=io.BufferedReader(f))
+    for rep in (verify_rdb(path), verify_rdb("mem", data=data), from_stdin):
         dups = sorted((p.offset, p.found) for p in rep.problems if p.code == "duplicate-key")
         want = sorted((offsets[k][1], f"same key as the record at offset {offsets[k][0]}")
                       for k in (b"k7", b"k1500"))
@@ -173,3 +176,31 @@ def test_export_big_strings_in_chunks_same_output(tmp_path, monkeypatch, fmt):
     chunked = run(1000)
     assert chunked == whole
     assert b'"ctl"' in whole and b'{"hex":"' in whole
+
+
+def _parse_all(data: bytes, heads_only: bool, chunk: int):
+    from persistkit.kvencoding.resp import CommandParser
+
+    parser = CommandParser(ByteSource(io.BufferedReader(io.BytesIO(data)), chunk=chunk),
+                           heads_only=heads_only)
+    got = []
+    try:
+        for off, item in parser.items():
+            got.append((off, item[:1] if isinstance(item, list) else item))
+    except FormatError as exc:
+        got.append(("error", type(exc).__name__, exc.offset, exc.message))
+    return got, parser.start, parser.end
+
+
+def test_resp_heads_only_same_framing_and_errors():
+    from persistkit.kvencoding.resp import encode_command
+
+    cmds = [[b"SET", b"k", b"v" * 300], [b"MULTI"], [b"RPUSH", b"l"] + [b"%d" % i for i in range(50)],
+            [b"EXEC"], [b"DEL", b""], [b"SELECT", b"1"]]
+    data = b"#TS:1700000000\r\n" + b"".join(encode_command(c) for c in cmds) * 20 + b"*0\r\n"
+    variants = [data, data[:-7], data[:1234], data.replace(b"$300\r\n", b"$30x\r\n", 1),
+                data.replace(b"$1\r\nk\r\n", b"$1\r\nkX\n", 1), data.replace(b"*2\r\n", b"*+2\r\n", 1),
+                data.replace(b"$5\r\n", b"$05\r\n", 3), data[:500] + b"garbage" + data[500:]]
+    for v in variants:
+        for chunk in (5, 100, 1 << 20):
+            assert _parse_all(v, True, chunk) == _parse_all(v, False, chunk)

@@ -106,7 +106,7 @@ def check_part(part: AOFPart, *, quick: bool = False, allow_preamble: bool = Tru
 
 
 def _check_resp(src, res: PartResult) -> None:
-    parser = CommandParser(src)
+    parser = CommandParser(src, heads_only=True)  # only the command names are looked at
     pos = src.tell()
     multi = 0
     multi_at = None

@@ -36,6 +36,7 @@ stream into commands (RESP arrays or inline commands, as redis ``processInlineBu
 
 from __future__ import annotations
 
+import re
 from typing import Iterator, NamedTuple, Optional, Union
 
 from .errors import FormatError, TruncatedError
@@ -50,6 +51,10 @@ ANNOTATION_LINE_MAX = 1023
 _LONG_MAX = (1 << 63) - 1
 _LONG_MIN = -(1 << 63)
 _BLANKS = b" \t\n\v\f\r"
+# The usual count / bulk-length lines, exactly what the fast paths of _command accept
+# (ASCII digits, fewer than 19 of them, CRLF); anything else takes the general path.
+_ARGC = re.compile(rb"\*(\d{1,18})\r\n").match
+_BULK = re.compile(rb"\$(\d{1,18})\r\n").match
 
 
 # ---------------------------------------------------------------------------
@@ -145,7 +150,10 @@ class CommandParser:
     last complete item), ``timestamp`` (latest ``#TS:`` seconds, or None).
     """
 
-    def __init__(self, source: ByteSource) -> None:
+    def __init__(self, source: ByteSource, *, heads_only: bool = False) -> None:
+        # heads_only (verify): a command comes back as ``[name]`` (``[]`` for ``*0``):
+        # every argument is still framed and checked, but only the first is kept.
+        self.heads_only = heads_only
         self.src = source
         self.start = source.tell()
         self.end = self.start
@@ -160,6 +168,7 @@ class CommandParser:
         """Commands (``list[bytes]``) and annotation lines (``Annotation``) in file order."""
         src = self.src
         eof = False
+        command = self._command_head if self.heads_only else self._command
         while True:
             buf = src.buf
             p = src.pos
@@ -171,7 +180,7 @@ class CommandParser:
             self.start = src.base + p
             try:
                 if buf[p] == 42:  # '*'
-                    item, q = self._command(buf, p, eof)
+                    item, q = command(buf, p, eof)
                 elif buf[p] == 35:  # '#'
                     item, q = self._annotation(buf, p, eof)
                     if item.timestamp is not None:
@@ -269,6 +278,39 @@ class CommandParser:
             p = r + 2
             i += 1
         return args, p
+
+    def _command_head(self, buf: bytes, p: int, eof: bool) -> tuple[list[bytes], int]:
+        """``_command`` keeping only the first argument: one regex match per argument
+        for the usual framing; anything unusual (a short window, bad bytes) re-reads the
+        command with ``_command``, which raises exactly as it always does."""
+        start = p
+        m = _ARGC(buf, p)
+        if m is None:
+            return self._command(buf, start, eof)
+        argc = int(m.group(1))
+        if not argc:
+            return [], m.end()
+        p = m.end()
+        n = len(buf)
+        m = _BULK(buf, p)
+        if m is None:
+            return self._command(buf, start, eof)
+        q = m.end()
+        r = q + int(m.group(1))
+        if r + 2 > n or buf[r] != 13 or buf[r + 1] != 10:
+            return self._command(buf, start, eof)
+        head = buf[q:r]
+        p = r + 2
+        bulk = _BULK
+        for _ in range(argc - 1):
+            m = bulk(buf, p)
+            if m is None:
+                return self._command(buf, start, eof)
+            r = m.end() + int(m.group(1))
+            if r + 2 > n or buf[r] != 13 or buf[r + 1] != 10:
+                return self._command(buf, start, eof)
+            p = r + 2
+        return [head], p
 
     def _annotation(self, buf: bytes, p: int, eof: bool) -> tuple[Annotation, int]:
         i = buf.find(b"\n", p, p + ANNOTATION_LINE_MAX)

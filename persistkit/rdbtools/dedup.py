@@ -25,14 +25,76 @@ from __future__ import annotations
 from typing import Iterable, Optional
 
 EXACT_LIMIT = 20_000
+COMPACT_KEYS = 1_500_000  # 12 MB of key hashes
+MAX_KEY_BITS_LOG2 = 26  # 8 MB filter for files with more keys than that
 MAX_BITS_LOG2 = 27  # 16 MB filter
 _MIX = 0x9E3779B97F4A7C15
 _U64 = (1 << 64) - 1
 
 
 def mix_db(h: int, db: int) -> int:
-    """One hash space for all dbs: a key's hash combined with its db number."""
-    return (h ^ (db * _MIX)) & _U64 if db else h
+    """One hash space for all dbs: a key's hash combined with its db number (a signed
+    64-bit value, like ``hash()``)."""
+    if not db:
+        return h
+    x = (h ^ (db * _MIX)) & _U64
+    return x - (1 << 64) if x >> 63 else x
+
+
+class KeyRepeatFinder:
+    """Repeated keys of a whole file (hashes mixed with the db, see ``mix_db``).
+
+    Up to ``compact_limit`` keys the hashes are kept exactly but compactly: 8 bytes a
+    key in 256 ``array('q')`` buckets (1M keys: 8 MB), checked per bucket at the end;
+    beyond that they are folded into a RepeatFinder filter. Either way a repeat is only
+    known as a hash: the candidates are confirmed (and reported with their keys and
+    offsets) by a second walk (``confirmer``), which only happens when there is a
+    repeat (exact phase) or when the filter phase was reached."""
+
+    def __init__(self, compact_limit: Optional[int] = None) -> None:
+        from array import array
+
+        self.compact_limit = COMPACT_KEYS if compact_limit is None else compact_limit
+        self.buckets: Optional[list] = [array("q") for _ in range(256)]
+        self.count = 0
+        self.filter: Optional[RepeatFinder] = None
+
+    def add(self, h: int) -> None:
+        buckets = self.buckets
+        if buckets is not None:
+            buckets[h & 255].append(h)
+            self.count += 1
+            if self.count > self.compact_limit:
+                self._to_filter()
+            return
+        self.filter._probe(h)
+
+    def _to_filter(self) -> None:
+        f = RepeatFinder(exact_limit=0)
+        f.exact = None
+        f._size_filter(1 << (MAX_KEY_BITS_LOG2 - 4))
+        for bucket in self.buckets:
+            for h in bucket:
+                f._probe(h)
+        self.buckets = None
+        self.filter = f
+
+    def finish(self) -> set:
+        """The candidate hashes (empty: no repeat at all)."""
+        if self.filter is not None:
+            return self.filter.candidates
+        out = set()
+        for bucket in self.buckets:
+            if len(set(bucket)) != len(bucket):
+                seen = set()
+                for h in bucket:
+                    if h in seen:
+                        out.add(h)
+                    seen.add(h)
+        return out
+
+    def confirmer(self) -> "Confirmer":
+        return Confirmer(self.finish(), {})
 
 
 class RepeatFinder:
@@ -124,12 +186,14 @@ class RepeatFinder:
             bits[i >> 3] |= mi
             bits[j >> 3] |= mj
 
-    def _to_filter(self) -> None:
-        n = max(self.expected or 0, 16 * len(self.exact))
+    def _size_filter(self, n: int) -> None:
         log2 = min(MAX_BITS_LOG2, max(16, (16 * n - 1).bit_length()))
         self.bits = bytearray(1 << (log2 - 3))
         self.mask = (1 << log2) - 1
         self.shift = 64 - log2  # the top bits: independent of the low ones for siphash
+
+    def _to_filter(self) -> None:
+        self._size_filter(max(self.expected or 0, 16 * len(self.exact)))
         exact = self.exact
         self.exact = None
         for h in exact:

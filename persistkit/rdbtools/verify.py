@@ -13,7 +13,9 @@ error (a length past the end, an unknown type byte) stops the walk: what follows
 cannot be located.
 
 Duplicate keys are found with 64-bit hashes of the keys (memory stays small on
-multi-million-key files); a report names the key it saw twice.
+multi-million-key files: 8 bytes a key, see ``dedup.KeyRepeatFinder``); a repeated
+hash is confirmed by a second, framing-only walk, whose report names the key and
+the offset of its first record.
 
 This module checks RDB content only; ``persistkit.checks.verify_path`` decides by
 content whether an input is an RDB or an AOF (a single-file hybrid AOF is an RDB
@@ -29,8 +31,7 @@ from persistkit.kvencoding.errors import FormatError, TruncatedError, Unsupporte
 from persistkit.kvencoding.fileio import input_name, input_size, open_input
 from persistkit.kvencoding.source import ByteSource
 from persistkit.rdbtools import model
-from persistkit.rdbtools import dedup
-from persistkit.rdbtools.dedup import RepeatFinder, mix_db
+from persistkit.rdbtools.dedup import KeyRepeatFinder, mix_db
 from persistkit.rdbtools.reader import RDBReader
 from persistkit.report import VerifyReport
 
@@ -82,7 +83,10 @@ def _verify_source(src: ByteSource, report: VerifyReport, quick: bool, progress:
         return report
     stats["magic"] = reader.header.magic
     stats["version"] = reader.header.version
-    keys = RepeatFinder(exact_limit=dedup.EXACT_LIMIT if reopen is not None else None)
+    # Keys: compact hashes (+ a second walk for repeats) when the input can be read
+    # again, else an exact hash -> offset dict (standard input).
+    keys = KeyRepeatFinder() if reopen is not None else None
+    exact: dict[int, int] = {}
     last_key_offset = -1
     dbs = stats["dbs"]
     eof = None
@@ -99,9 +103,15 @@ def _verify_source(src: ByteSource, report: VerifyReport, quick: bool, progress:
                     stats["expires"] += 1
                     d["expires"] += 1
                 last_key_offset = item.offset
-                first = keys.add(mix_db(hash(item.key), item.db), item.offset)
-                if first is not None:
-                    _duplicate_key(report, name, item, first)
+                h = mix_db(hash(item.key), item.db)
+                if keys is not None:
+                    keys.add(h)
+                else:
+                    first = exact.get(h)
+                    if first is not None:
+                        _duplicate_key(report, name, item, first)
+                    else:
+                        exact[h] = item.offset
                 if progress is not None and item.offset - last_tick > (1 << 20):
                     last_tick = item.offset
                     progress(item.offset, total)
@@ -115,8 +125,11 @@ def _verify_source(src: ByteSource, report: VerifyReport, quick: bool, progress:
         else:
             code = "format-error"
         report.problems.append(_problem(exc, code, name))
-    if keys.needs_confirm:
-        _confirm_keys(keys, reopen, reader.dropped, last_key_offset, report, name)
+    if keys is not None:
+        confirm = keys.confirmer()
+        keys = None
+        if confirm.candidates:
+            _confirm_keys(confirm, reopen, reader.dropped, last_key_offset, report, name)
     for exc in reader.problems:
         report.problems.append(_problem(exc, "bad-value", name))
     for rec in reader.empty_keys:
@@ -154,12 +167,11 @@ def _duplicate_key(report: VerifyReport, name: str, item, first: int) -> None:
                  found=f"same key as the record at offset {first}")
 
 
-def _confirm_keys(keys: RepeatFinder, reopen, dropped: list, last: int, report: VerifyReport,
+def _confirm_keys(confirm, reopen, dropped: list, last: int, report: VerifyReport,
                   name: str) -> None:
     """Second walk over the keys (framing only) for the filter's candidate hashes: the
     same records in the same order as the first walk (those the first walk left out
     after a value problem are skipped), up to the last one it saw."""
-    confirm = keys.confirmer()
     skip = set(dropped)
     src = reopen()
     try:
