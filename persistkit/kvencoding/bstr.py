@@ -7,19 +7,21 @@ control characters other than tab, CR and LF are a JSON string; anything else is
 
 from __future__ import annotations
 
-_CONTROL_OK = {0x09, 0x0A, 0x0D}
+import re
+
+# Control characters other than tab, LF and CR, and DEL. They are ASCII, so inside
+# valid UTF-8 they only ever stand for themselves: testing the bytes is the same as
+# testing the decoded text, without a Python loop over the characters.
+_CONTROL_BYTES = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 def bstr_json(data: bytes):
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        return {"hex": data.hex()}
-    for ch in text:
-        o = ord(ch)
-        if (o < 0x20 and o not in _CONTROL_OK) or o == 0x7F:
-            return {"hex": data.hex()}
-    return text
+    if _CONTROL_BYTES.search(data) is None:
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError:
+            pass
+    return {"hex": data.hex()}
 
 
 def bstr_from_json(x) -> bytes:
