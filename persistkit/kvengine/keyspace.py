@@ -44,7 +44,7 @@ def wall_ms() -> int:
 
 
 class Database:
-    __slots__ = ("id", "data", "expires", "hfe", "expire_cursor")
+    __slots__ = ("id", "data", "expires", "hfe", "expire_cursor", "strenc")
 
     def __init__(self, dbid: int) -> None:
         self.id = dbid
@@ -53,6 +53,9 @@ class Database:
         # keys that had hash fields with a TTL (for active field expiry; cleaned lazily)
         self.hfe: set[bytes] = set()
         self.expire_cursor = 0     # where active expiry resumes in ``expires``
+        # OBJECT ENCODING of strings not made by tryObjectEncoding (APPEND, SETRANGE,
+        # SETBIT, INCRBYFLOAT, HLLs ...): key -> "raw" / "embstr"; absent = judge by content
+        self.strenc: dict[bytes, str] = {}
 
     def __len__(self) -> int:
         return len(self.data)
@@ -430,11 +433,17 @@ class Session:
     def exists(self, key: bytes) -> bool:
         return self.lookup(key) is not None
 
-    def set_key(self, key: bytes, value, keepttl: bool = False) -> None:
+    def set_key(self, key: bytes, value, keepttl: bool = False, encoding: Optional[str] = None) -> None:
+        """Store ``value``; ``encoding`` records how a string was built when it is not what
+        tryObjectEncoding would pick ("raw" after APPEND/SETRANGE ...)."""
         db = self.db
         db.data[key] = value
         if not keepttl and db.expires:
             db.expires.pop(key, None)
+        if encoding is not None:
+            db.strenc[key] = encoding if encoding == "raw" or len(value) <= 44 else "raw"
+        elif db.strenc:
+            db.strenc.pop(key, None)
 
     def delete(self, key: bytes) -> bool:
         db = self.db

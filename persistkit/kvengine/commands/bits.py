@@ -38,7 +38,7 @@ def bitop(s, args):
         r = ints[0]
         for v in ints[1:]:
             r = r & v if op == b"AND" else (r | v if op == b"OR" else r ^ v)
-    s.set_key(args[2], r.to_bytes(n, "big"))
+    s.set_key(args[2], r.to_bytes(n, "big"), encoding="raw")
     s.touch()
     return n
 
@@ -176,7 +176,7 @@ def _bitfield(s, args, readonly: bool):
         changed = True
         out.append(old if kind == "set" else new)
     if changed:
-        s.set_key(key, bytes(buf), keepttl=True)
+        s.set_key(key, bytes(buf), keepttl=True, encoding="raw")
         s.touch()
     return out
 

@@ -30,7 +30,7 @@ def pfadd(s, args):
         cur = hll_new()
     new, changed = hll_add(cur, args[2:])
     if created or changed:
-        s.set_key(key, new, keepttl=True)
+        s.set_key(key, new, keepttl=True, encoding="raw")
         s.touch()
         return 1
     return 0
@@ -49,7 +49,7 @@ def pfcount(s, args):
             return 0
         card = hll_count(v)
         if not cache_valid(v):
-            s.set_key(args[1], with_cached_count(v, card), keepttl=True)
+            s.set_key(args[1], with_cached_count(v, card), keepttl=True, encoding="raw")
             s.touch()
         return card
     regs = None
@@ -76,7 +76,7 @@ def pfmerge(s, args):
     if regs is None:
         regs = hll_merge_registers(None, hll_new())
     out = hll_from_registers(regs, dense=dense)
-    s.set_key(args[1], out, keepttl=True)
+    s.set_key(args[1], out, keepttl=True, encoding="raw")
     s.touch()
     return Status_OK()
 

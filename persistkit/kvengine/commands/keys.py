@@ -155,8 +155,9 @@ def _rename(s, args, nx: bool):
         if nx:
             return 0
     ttl = s.db.expires.get(src)
+    enc = s.db.strenc.get(src)       # the object moves as it is, encoding included
     s.delete(src)
-    s.set_key(dst, v)
+    s.set_key(dst, v, encoding=enc)
     if ttl is not None:
         s.db.expires[dst] = ttl
     s.touch()
@@ -204,6 +205,7 @@ def copy(s, args):
     if v is None:
         return 0
     ttl = s.db.expires.get(src)
+    enc = s.db.strenc.get(src)
     here = s.dbid
     s.select(target)
     try:
@@ -211,7 +213,7 @@ def copy(s, args):
             if not replace:
                 return 0
             s.delete(dst)
-        s.set_key(dst, copy_value(v))
+        s.set_key(dst, copy_value(v), encoding=enc)
         if ttl is not None:
             s.db.expires[dst] = ttl
     finally:
@@ -230,12 +232,13 @@ def move(s, args):
     if v is None:
         return 0
     ttl = s.db.expires.get(key)
+    enc = s.db.strenc.get(key)
     here = s.dbid
     s.select(target)
     try:
         if s.lookup(key) is not None:
             return 0
-        s.set_key(key, v)
+        s.set_key(key, v, encoding=enc)
         if ttl is not None:
             s.db.expires[key] = ttl
     finally:
@@ -400,7 +403,11 @@ def object_(s, args):
         raise unknown_subcommand(args[1], "object")
     v = s.lookup(args[2])
     if sub == b"ENCODING":
-        return None if v is None else encoding_of(v, s.ks.limits)[0].encode()
+        if v is None:
+            return None
+        if type(v) is bytes and args[2] in s.db.strenc:
+            return s.db.strenc[args[2]].encode()
+        return encoding_of(v, s.ks.limits)[0].encode()
     if sub == b"FREQ" and v is not None and "lfu" not in (
             s.ks.server.config["maxmemory-policy"] if s.ks.server is not None else ""):
         raise CommandError("ERR An LFU maxmemory policy is not selected, access frequency not tracked. "

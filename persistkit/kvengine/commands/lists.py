@@ -110,10 +110,10 @@ def lrange(s, args):
 
 @command("lindex", 3, "readonly")
 def lindex(s, args):
-    idx = get_int(args[2])
-    lst = _list(s, args[1])
+    lst = _list(s, args[1])          # lindexCommand: the key first, then the index
     if lst is None:
         return None
+    idx = get_int(args[2])
     if idx < 0:
         idx += len(lst)
     if idx < 0 or idx >= len(lst):
@@ -123,10 +123,10 @@ def lindex(s, args):
 
 @command("lset", 4, "write denyoom")
 def lset(s, args):
-    idx = get_int(args[2])
-    lst = _list(s, args[1])
+    lst = _list(s, args[1])          # lsetCommand: no such key, type, then the index
     if lst is None:
         raise CommandError(NO_SUCH_KEY)
+    idx = get_int(args[2])
     if idx < 0:
         idx += len(lst)
     if idx < 0 or idx >= len(lst):

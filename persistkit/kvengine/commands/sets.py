@@ -69,9 +69,11 @@ def scard(s, args):
 @command("smove", 4, "write fast", keys=(1, 2, 1))
 def smove(s, args):
     src, dst, m = args[1], args[2], args[3]
-    a = _set(s, src)
+    a = _set(s, src)                 # smoveCommand: a missing source answers 0 first
+    if a is None:
+        return 0
     b = _set(s, dst)
-    if a is None or m not in a:
+    if m not in a:
         return 0
     if src == dst:
         return 1

@@ -199,7 +199,7 @@ def append(s, args):
     new = args[2] if old is None else old + args[2]
     if len(new) > MAX_STRING:
         raise CommandError(_STRING_TOO_BIG)
-    s.set_key(args[1], new, keepttl=True)
+    s.set_key(args[1], new, keepttl=True, encoding="raw" if old is not None else None)
     s.touch()
     return len(new)
 
@@ -229,7 +229,7 @@ def setrange(s, args):
     if len(old) < offset:
         old = old + b"\x00" * (offset - len(old))
     new = old[:offset] + val + old[offset + len(val):]
-    s.set_key(key, new, keepttl=True)
+    s.set_key(key, new, keepttl=True, encoding="raw")
     s.touch()
     return len(new)
 
@@ -242,8 +242,14 @@ def getrange(s, args):
         return b""
     if start < 0 and end < 0 and start > end:
         return b""
-    r = norm_range(start, end, len(v))
-    return b"" if r is None else v[r[0]:r[1] + 1]
+    # getrangeCommand clamps a negative end to 0 (LRANGE would answer empty instead)
+    n = len(v)
+    if start < 0:
+        start = max(0, start + n)
+    if end < 0:
+        end = max(0, end + n)
+    end = min(end, n - 1)
+    return b"" if start > end else v[start:end + 1]
 
 
 command("substr", 4, "readonly")(getrange)
@@ -295,7 +301,7 @@ def incrbyfloat(s, args):
     key = args[1]
     old = _get_str(s, key)
     text = incr_long_double(old, args[2], "ERR value is not a valid float")
-    s.set_key(key, text, keepttl=True)
+    s.set_key(key, text, keepttl=True, encoding="embstr")
     s.touch()
     # Logged as SET ... KEEPTTL so that float formatting differences cannot diverge.
     s.propagate([b"SET", key, text, b"KEEPTTL"])
@@ -329,7 +335,7 @@ def setbit(s, args):
         buf[byte] |= mask
     else:
         buf[byte] &= ~mask & 0xFF
-    s.set_key(key, bytes(buf), keepttl=True)
+    s.set_key(key, bytes(buf), keepttl=True, encoding="raw")
     s.touch()
     return prev
 

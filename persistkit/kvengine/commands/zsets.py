@@ -204,47 +204,50 @@ def _lex_ok_max(m, bound):
     return m < v if ex else m <= v
 
 
-def _select(z, mode, lo_arg, hi_arg, rev, limit):
-    """Members (score, member) in range, in reply order."""
-    if z is None:
-        return []
-    idx = z.index
+def _select(s, key, mode, lo_arg, hi_arg, rev, limit):
+    """(zset or None, members (score, member) in range in reply order). The range is parsed
+    before the key is looked up, as zrangeGenericCommand does (a bad range is an error
+    even on a missing or wrong-type key)."""
     if mode == "rank":
         start, end = get_int(lo_arg), get_int(hi_arg)
-        n = len(idx)
-        if rev:
-            r = norm_range(start, end, n)
-            if r is None:
-                return []
-            items = idx[n - 1 - r[1]:n - r[0]]
-            items.reverse()
-        else:
-            r = norm_range(start, end, n)
-            if r is None:
-                return []
-            items = idx[r[0]:r[1] + 1]
-        return items
-    if mode == "score":
+    elif mode == "score":
         if rev:
             (hi, hi_ex), (lo, lo_ex) = parse_score_bound(lo_arg), parse_score_bound(hi_arg)
         else:
             (lo, lo_ex), (hi, hi_ex) = parse_score_bound(lo_arg), parse_score_bound(hi_arg)
-        a, b = z.score_range_indices(lo, lo_ex, hi, hi_ex)
-        items = idx[a:b]
     else:
         if rev:
             hi_b, lo_b = parse_lex_bound(lo_arg), parse_lex_bound(hi_arg)
         else:
             lo_b, hi_b = parse_lex_bound(lo_arg), parse_lex_bound(hi_arg)
+    z = _z(s, key)
+    if z is None:
+        return None, []
+    idx = z.index
+    if mode == "rank":
+        n = len(idx)
+        r = norm_range(start, end, n)
+        if r is None:
+            return z, []
+        if rev:
+            items = idx[n - 1 - r[1]:n - r[0]]
+            items.reverse()
+        else:
+            items = idx[r[0]:r[1] + 1]
+        return z, items
+    if mode == "score":
+        a, b = z.score_range_indices(lo, lo_ex, hi, hi_ex)
+        items = idx[a:b]
+    else:
         items = [p for p in idx if _lex_ok_min(p[1], lo_b) and _lex_ok_max(p[1], hi_b)]
     if rev:
         items = items[::-1]
     if limit is not None:
         off, cnt = limit
         if off < 0:
-            return []
+            return z, []
         items = items[off:] if cnt < 0 else items[off:off + cnt]
-    return items
+    return z, items
 
 
 def _range_reply(items, withscores):
@@ -282,13 +285,13 @@ def _parse_range_opts(args, start, allow_byx=True):
 @command("zrange", -4, "readonly")
 def zrange(s, args):
     mode, rev, ws, limit = _parse_range_opts(args, 4)
-    return _range_reply(_select(_z(s, args[1]), mode, args[2], args[3], rev, limit), ws)
+    return _range_reply(_select(s, args[1], mode, args[2], args[3], rev, limit)[1], ws)
 
 
 @command("zrangestore", -5, "write denyoom", keys=(1, 2, 1))
 def zrangestore(s, args):
     mode, rev, ws, limit = _parse_range_opts(args, 5)
-    items = _select(_z(s, args[2]), mode, args[3], args[4], rev, limit)
+    items = _select(s, args[2], mode, args[3], args[4], rev, limit)[1]
     return _store(s, args[1], {m: sc for sc, m in items})
 
 
@@ -306,7 +309,7 @@ def _legacy(mode, rev):
             else:
                 raise CommandError(SYNTAX)
             i += 1
-        return _range_reply(_select(_z(s, args[1]), mode, args[2], args[3], rev, limit), ws)
+        return _range_reply(_select(s, args[1], mode, args[2], args[3], rev, limit)[1], ws)
     return handler
 
 
@@ -319,18 +322,17 @@ command("zrevrangebylex", -4, "readonly")(_legacy("lex", True))
 
 @command("zcount", 4, "readonly fast")
 def zcount(s, args):
-    return len(_select(_z(s, args[1]), "score", args[2], args[3], False, None))
+    return len(_select(s, args[1], "score", args[2], args[3], False, None)[1])
 
 
 @command("zlexcount", 4, "readonly fast")
 def zlexcount(s, args):
-    return len(_select(_z(s, args[1]), "lex", args[2], args[3], False, None))
+    return len(_select(s, args[1], "lex", args[2], args[3], False, None)[1])
 
 
 def _remrange(mode):
     def handler(s, args):
-        z = _z(s, args[1])
-        items = _select(z, mode, args[2], args[3], False, None)
+        z, items = _select(s, args[1], mode, args[2], args[3], False, None)
         for _, m in list(items):
             z.remove(m)
         if z is not None and not z:
