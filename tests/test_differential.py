@@ -130,7 +130,22 @@ def test_export_resp_rebuilds_the_keyspace(world, tmp_path):
         got = read_keyspace(server)
     want = live_only(world.live)
     blank_consumer_seen_times(got, want)
+    drop_dangling_pel(want)
     assert diff_keyspaces(got, want) == []
+
+
+def drop_dangling_pel(ks: dict) -> None:
+    """Pending entries whose message was deleted (XDEL / XTRIM) cannot be rebuilt by
+    commands: 7.0's XCLAIM drops a PEL entry whose message is gone, even with FORCE
+    (xclaimCommand) -- a real server loses them through its own AOF rewrite too."""
+    for v in ks.values():
+        if v["type"] != "stream":
+            continue
+        ids = {eid for eid, _ in v["value"]["entries"]}
+        for g in v["value"]["groups"]:
+            g["pel"] = [p for p in g["pel"] if p[0] in ids]
+            for c in g["consumers"]:
+                c["pel"] = [p for p in c["pel"] if p in ids]
 
 
 def blank_consumer_seen_times(got: dict, want: dict) -> None:
@@ -175,15 +190,25 @@ def test_aof_verify_replay_merge_equal_live(world, tmp_path, preamble):
     folder, live = world.aof[preamble]
     r = run("verify", folder)
     assert r.exit_code == 0, r.output
+    # The oracle: a real 7.0 loading the copied AOF set. It equals the live keyspace except
+    # for streams, where 7.0 itself does not carry everything through an AOF (consumer
+    # seen-times become the loader's 'now'; XCLAIM drops PEL entries of deleted messages;
+    # some XREADGROUP histories leave entries_read unset): there the loading server wins.
+    real_dir = tmp_path / "real"
+    shutil.copytree(folder, real_dir / "appendonlydir")
+    with RedisServer(real_dir, appendonly=True) as server:
+        real = read_keyspace(server)
+    blank_consumer_seen_times(real, {})
+    non_stream = {k: v for k, v in live_only(live).items() if v["type"] != "stream"}
+    assert diff_keyspaces({k: v for k, v in real.items() if v["type"] != "stream"}, non_stream) == []
+    assert set(real) == set(live_only(live))
     for cmd in ("replay", "merge"):
         out = tmp_path / f"{cmd}.rdb"
         r = run(cmd, folder, "-o", out)
         assert r.exit_code == 0, r.output
         got = loaded_keyspace(out, tmp_path / f"{cmd}-srv")
-        want = live_only(live)
-        # a real server loading this AOF sets consumer seen-times to its own 'now' too
-        blank_consumer_seen_times(got, want)
-        assert diff_keyspaces(got, want) == [], cmd
+        blank_consumer_seen_times(got, {})
+        assert diff_keyspaces(got, live_only(real)) == [], cmd
 
 
 def test_diff_reports_exactly_the_changed_keys(world):
