@@ -482,3 +482,62 @@ def test_random_command_stream_answers_and_logs_like_redis_7_0(tmp_path):
              for c, w, g in zip(commands, want, got) if norm(c, w) != norm(c, g)]
     assert diffs == []
     assert _incr_file(tmp_path / "engine") == _incr_file(tmp_path / "real")
+
+
+def _fuzz_commands_2(seed: int, count: int) -> list:
+    """Options and edge cases: SET/GETEX/EXPIRE flags, ZADD flags, MULTI/EXEC/DISCARD,
+    LMPOP, XADD ids, SORT STORE ..."""
+    import random
+
+    random.seed(seed)
+    K = [b'k%d' % i for i in range(4)]
+    M = [b'a', b'b', b'1', b'2', b'-3', b'10', b'x' * 70]
+    N = [b'0', b'1', b'-1', b'2', b'3', b'100', b'abc', b'1.5', b'-inf', b'+inf']
+    k = lambda: random.choice(K); m = lambda: random.choice(M); n = lambda: random.choice(N)
+    opt = lambda *xs: [x for x in xs if random.random() < 0.3]
+    T = [
+     lambda: [b'SET', k(), m(), *random.choice([[], [b'NX'], [b'XX'], [b'GET'], [b'EX', b'100'], [b'KEEPTTL'], [b'PX', b'0'], [b'XX', b'GET']])],
+     lambda: [b'GETEX', k(), *random.choice([[], [b'PERSIST'], [b'EX', b'50'], [b'PXAT', b'99999999999999']])],
+     lambda: [b'MSET', k(), m(), k(), m()], lambda: [b'MGET', k(), k()], lambda: [b'MSETNX', k(), m(), k(), m()],
+     lambda: [b'EXPIRE', k(), random.choice([b'10', b'100', b'-1']), *opt(b'NX', b'XX', b'GT', b'LT')],
+     lambda: [b'PEXPIREAT', k(), b'99999999999999'], lambda: [b'TTL', k()], lambda: [b'EXPIRETIME', k()], lambda: [b'PERSIST', k()],
+     lambda: [b'ZADD', k(), *opt(b'NX', b'XX', b'GT', b'LT', b'CH'), n(), m()], lambda: [b'ZADD', k(), b'INCR', n(), m()],
+     lambda: [b'ZRANGESTORE', k(), k(), b'0', b'-1'], lambda: [b'ZPOPMAX', k(), random.choice([b'1', b'2', b'0'])],
+     lambda: [b'ZRANGE', k(), b'(1', b'+inf', b'BYSCORE', b'LIMIT', b'0', b'2'], lambda: [b'ZRANGE', k(), b'-', b'(b', b'BYLEX'],
+     lambda: [b'ZMSCORE', k(), m(), m()], lambda: [b'ZRANDMEMBER', k(), b'0'], lambda: [b'ZDIFFSTORE', k(), b'2', k(), k()],
+     lambda: [b'LMPOP', b'2', k(), k(), random.choice([b'LEFT', b'RIGHT']), b'COUNT', b'2'], lambda: [b'RPUSHX', k(), m()], lambda: [b'LPUSHX', k(), m()],
+     lambda: [b'SADD', k(), m(), m()], lambda: [b'SINTERCARD', b'2', k(), k()], lambda: [b'SMISMEMBER', k(), m(), m()],
+     lambda: [b'HSET', k(), m(), m()], lambda: [b'HMGET', k(), m(), m()], lambda: [b'HSTRLEN', k(), m()], lambda: [b'HINCRBYFLOAT', k(), m(), n()],
+     lambda: [b'MULTI'], lambda: [b'EXEC'], lambda: [b'DISCARD'], lambda: [b'INCR', k()],
+     lambda: [b'RENAME', k(), k()], lambda: [b'COPY', k(), k()], lambda: [b'UNLINK', k(), k()], lambda: [b'DUMP', k()] if False else [b'EXISTS', k()],
+     lambda: [b'SETRANGE', k(), b'2', m()], lambda: [b'STRLEN', k()], lambda: [b'GETSET', k(), m()], lambda: [b'DECRBY', k(), n()],
+     lambda: [b'TYPE', k()], lambda: [b'SORT', k(), b'LIMIT', b'0', b'3'], lambda: [b'SORT', k(), b'ALPHA', b'STORE', k()],
+     lambda: [b'XADD', k(), random.choice([b'1-1', b'2-0', b'5-*', b'0-1']), b'f', m()], lambda: [b'XLEN', k()], lambda: [b'XDEL', k(), b'1-1'],
+     lambda: [b'XRANGE', k(), b'-', b'+'], lambda: [b'XTRIM', k(), b'MAXLEN', b'1'],
+    ]
+    cmds = [random.choice(T)() for _ in range(count)] + [[b"EXEC"], [b"DISCARD"]]
+    for x in K:
+        cmds += [[b"TYPE", x], [b"GET", x], [b"LRANGE", x, b"0", b"-1"],
+                 [b"ZRANGE", x, b"0", b"-1", b"WITHSCORES"], [b"PEXPIRETIME", x]]
+    return cmds
+
+
+def test_random_options_and_transactions_like_redis_7_0(tmp_path):
+    redis_binary()
+    commands = _fuzz_commands_2(3, 1500)
+    with RedisServer(tmp_path / "real", "--appendfsync", "always", appendonly=True) as real:
+        want = _run(real.port, commands)
+    with EngineProcess(tmp_path / "engine", "--appendfsync", "always", appendonly="yes") as eng:
+        got = _run(eng.port, commands)
+
+    def norm(cmd, v):   # relative TTLs become absolute times that differ by the run's ms
+        if cmd[0] in (b"PEXPIRETIME", b"EXPIRETIME", b"TTL") and isinstance(v, int) and v > 1000:
+            return "T"
+        if cmd[0] == b"EXEC" and isinstance(v, list):
+            return [x if not (isinstance(x, int) and x > 10**9) else "T" for x in v]
+        return v
+
+    diffs = [f"{b' '.join(c)!r}: redis {w!r:.150} engine {g!r:.150}"
+             for c, w, g in zip(commands, want, got) if norm(c, w) != norm(c, g)]
+    assert diffs == []
+    assert _incr_file(tmp_path / "engine") == _incr_file(tmp_path / "real")

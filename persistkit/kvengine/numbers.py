@@ -168,10 +168,16 @@ def format_long_double_human(x: Fraction) -> bytes:
     return (("-" if neg else "") + text).encode()
 
 
+def is_inf_literal(b: bytes) -> bool:
+    return b.lower().lstrip(b"+-") in (b"inf", b"infinity")
+
+
 def incr_long_double(current: bytes | None, increment: bytes, not_float: str) -> bytes:
     """The new text of an INCRBYFLOAT: raises CommandError like the server."""
     inc = parse_long_double(increment)
     if inc is None:
+        if is_inf_literal(increment):   # strtold accepts it; the sum is then infinite
+            raise CommandError("ERR increment would produce NaN or Infinity")
         raise CommandError(NOT_FLOAT)
     cur = Fraction(0)
     if current is not None:

@@ -168,9 +168,11 @@ def hincrby(s, args):
 
 @command("hincrbyfloat", 4, "write denyoom fast")
 def hincrbyfloat(s, args):
-    from ..numbers import incr_long_double, parse_long_double
+    from ..numbers import incr_long_double, is_inf_literal, parse_long_double
 
     if parse_long_double(args[3]) is None:    # the increment is checked before the key
+        if is_inf_literal(args[3]):
+            raise CommandError("ERR value is NaN or Infinity")
         raise CommandError("ERR value is not a valid float")
     h = _hash(s, args[1])
     text = incr_long_double(None if h is None else h.get(args[2]), args[3], "ERR hash value is not a float")

@@ -47,8 +47,8 @@ def _ttl(s, key: bytes, unit: int, absolute: bool):
     t = s.db.expires.get(key)
     if t is None:
         return -1
-    if absolute:
-        return t // unit
+    if absolute:   # ttlGenericCommand rounds seconds: (expire + 500) / 1000
+        return t if unit == 1 else (t + 500) // 1000
     left = max(0, t - s.now)
     return (left + 500) // 1000 if unit == 1000 else left
 
