@@ -204,3 +204,37 @@ def test_resp_heads_only_same_framing_and_errors():
     for v in variants:
         for chunk in (5, 100, 1 << 20):
             assert _parse_all(v, True, chunk) == _parse_all(v, False, chunk)
+
+
+def _outcome(fn, *a, **kw):
+    try:
+        r = fn(*a, **kw)
+        return ("ok", len(r) if isinstance(r, list) else r)
+    except FormatError as exc:
+        return ("error", type(exc).__name__, exc.offset, exc.message, exc.expected, exc.found)
+
+
+def test_listpack_validate_same_as_decode_on_mutations():
+    import random
+
+    from persistkit.kvencoding.listpack import listpack_decode, listpack_encode, listpack_validate
+
+    rng = random.Random(7)
+    items = [b"a", 5, b"x" * 100, -300, 70000, b"y" * 5000, 2 ** 40, b"", -1, b"z" * 63, b"w" * 4096]
+    good = listpack_encode(items)
+    assert listpack_validate(good, 100) == len(items)
+    blobs = [good, listpack_encode([]), listpack_encode(items[:3])]
+    for _ in range(3000):
+        b = bytearray(rng.choice(blobs))
+        for _ in range(rng.randint(1, 3)):
+            op = rng.random()
+            if op < 0.6 and b:
+                b[rng.randrange(len(b))] = rng.randrange(256)
+            elif op < 0.8 and len(b) > 1:
+                del b[rng.randrange(len(b)):][:rng.randint(1, 10)]
+            else:
+                b[rng.randrange(len(b) + 1):0] = bytes([rng.randrange(256)])
+        b = bytes(b)
+        for lzf in (False, True):
+            assert _outcome(listpack_validate, b, 1000, lzf=lzf) == \
+                _outcome(listpack_decode, b, 1000, deep=True, lzf=lzf)

@@ -220,6 +220,58 @@ def listpack_decode(blob, base: int = 0, *, deep: bool = True, lzf: bool = False
     return out
 
 
+# Size of encoding byte + data for the fixed-size encodings (ints), by first byte;
+# 0 for strings (size from the length) and for invalid bytes (checked below).
+_FIXED = bytes([1] * 0x80 + [0] * 0x40 + [2] * 0x20 + [0] * 0x10 + [0, 3, 4, 5, 9] + [0] * 11)
+
+
+def listpack_validate(blob, base: int = 0, *, lzf: bool = False) -> int:
+    """Deep integrity check only (lpValidateIntegrity with deep=1); returns the element
+    count. ``len(listpack_decode(blob, base, deep=True, lzf=lzf))`` without building the
+    elements: the same checks in the same order (header, each entry's encoding and
+    bounds, each backlen, the header count), so the same FormatError on bad bytes."""
+    data = _as_bytes(blob)
+    header_count = _check_header(data, base, lzf)
+    last = len(data) - 1
+    fixed = _FIXED
+    count = 0
+    p = HEADER_SIZE
+    while p < last:
+        b = data[p]
+        size = fixed[b]
+        if size:
+            end = p + size  # an int: an overrun is reported by the backlen check below
+        elif b < 0xC0:
+            end = p + 1 + (b & 0x3F)
+        elif b < 0xF0:
+            if b < 0xE0:
+                raise _bad_encoding(b, base, p, lzf)  # pragma: no cover - fixed[] covers 0xC0-0xDF
+            end = p + 2 + (((b & 0x0F) << 8) | data[p + 1])
+        elif b == 0xF0:
+            end = p + 5 + int.from_bytes(data[p + 1:p + 5], "little")
+        else:
+            raise _bad_encoding(b, base, p, lzf)
+        size = end - p
+        if size <= 127:
+            q = end + 1
+            if q > last:
+                raise _overrun(base, p, q, last, lzf)
+            if data[end] != size:
+                raise _bad_backlen(data, base, p, end, size, lzf)
+        else:
+            q = end + _backlen_size(size)
+            if q > last:
+                raise _overrun(base, p, q, last, lzf)
+            if data[end:q] != encode_backlen(size):
+                raise _bad_backlen(data, base, p, end, size, lzf)
+        p = q
+        count += 1
+    if header_count != COUNT_UNKNOWN and header_count != count:
+        raise blob_error(_KIND, "element count in the header does not match the entries", base,
+                         4, lzf, expected=str(count), found=str(header_count))
+    return count
+
+
 def _overrun(base: int, p: int, q: int, last: int, lzf: bool) -> FormatError:
     return blob_error(_KIND, "entry runs past the end of the blob", base, p, lzf,
                       expected=f"entry ending by byte {last}", found=f"entry ending at byte {q}")
@@ -268,11 +320,6 @@ def listpack_count(blob, base: int = 0, *, lzf: bool = False) -> int:
         p = q
         count += 1
     return count
-
-
-def listpack_validate(blob, base: int = 0, *, lzf: bool = False) -> None:
-    """Deep integrity check only (lpValidateIntegrity with deep=1)."""
-    listpack_decode(blob, base, deep=True, lzf=lzf)
 
 
 # ---------------------------------------------------------------------------

@@ -1185,7 +1185,7 @@ class RDBReader:
             rec.value = _Lazy(self, self._iter_quicklist(n_nodes, v2, nodes))
             rec.encoding = "quicklist" if n_nodes > 1 or self.header.version < 11 else "listpack"
             return
-        decode = self.decode
+        decode = self.decode and not self.lean
         values: list = []
         total = 0
         node = self._quicklist_node
@@ -1193,6 +1193,8 @@ class RDBReader:
             got = node(v2, nodes)
             if decode:
                 values.extend(got)
+            elif self.lean:
+                total += got if got.__class__ is int else len(got)  # validated, not kept
             else:
                 total += got
         if decode:
@@ -1246,8 +1248,15 @@ class RDBReader:
             c = _listpack_count(blob) if v2 else _ziplist_count(blob)
             node["count"] = c or 0
             return c or 0
+        if self.lean and v2:
+            # values=False: the same deep checks, no elements built
+            c = self._decode_blob(_blobs.listpack_count, blob, base) or 0
+            node["count"] = c
+            return c
         items = self._decode_blob(_blobs.listpack if v2 else _blobs.ziplist, blob, base) or []
         node["count"] = len(items)
+        if self.lean:
+            return items  # values=False: counted only, no need for canonical bytes
         return [_itob(x) for x in items]
 
     def _skip_string_len(self, what: str) -> int:
@@ -1585,6 +1594,10 @@ class _BlobCodecs:
     @staticmethod
     def listpack(blob: bytes, base: int, lzf: bool):
         return _lp.listpack_decode(blob, base, lzf=lzf)
+
+    @staticmethod
+    def listpack_count(blob: bytes, base: int, lzf: bool):
+        return _lp.listpack_validate(blob, base, lzf=lzf)
 
     @staticmethod
     def intset(blob: bytes, base: int, lzf: bool):
