@@ -19,6 +19,7 @@ import os
 import stat
 import sys
 import tempfile
+import zlib
 from contextlib import contextmanager
 from typing import BinaryIO, Iterator
 
@@ -75,15 +76,75 @@ def open_input(path: str | os.PathLike, buffer_size: int = 1 << 20) -> BinaryIO:
     if kind == "lz4":
         import lz4.frame
 
-        stream: BinaryIO = io.BufferedReader(lz4.frame.LZ4FrameFile(raw, mode="rb"), buffer_size)
+        stream: BinaryIO = io.BufferedReader(
+            _Decompressed(lz4.frame.LZ4FrameFile(raw, mode="rb"), "lz4"), buffer_size)
         size = None
     elif kind == "gzip":
-        stream = io.BufferedReader(gzip.GzipFile(fileobj=raw, mode="rb"), buffer_size)
+        stream = io.BufferedReader(_Decompressed(gzip.GzipFile(fileobj=raw, mode="rb"), "gzip"), buffer_size)
         size = None
     else:
         stream = raw
     _annotate(stream, name=name, size=size, compression=kind)
     return stream
+
+
+class _Decompressed(io.RawIOBase):
+    """A decompressing reader whose failures are format errors, not crashes.
+
+    gzip and lz4 report a cut stream with EOFError and a damaged one with
+    zlib.error / BadGzipFile / RuntimeError; a reader above would see those as
+    bugs (click even turns EOFError into "Aborted!"). Here they become
+    TruncatedError / FormatError at the offset of decoded bytes delivered so far,
+    so a cut ``.rdb.gz`` reports like a cut ``.rdb``."""
+
+    def __init__(self, inner, kind: str):
+        self._inner = inner
+        self._kind = kind
+        self._pos = 0
+        self._failure: Exception | None = None
+
+    CHUNK = 1 << 14
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buf) -> int:
+        # Small inner reads, so that a failure loses at most one chunk: what was
+        # decoded before it is delivered first, the error comes with the next read.
+        if self._failure is not None:
+            raise self._failure
+        want, n = len(buf), 0
+        while n < want:
+            try:
+                data = self._inner.read(min(want - n, self.CHUNK))
+            except Exception as exc:
+                self._failure = self._as_format_error(exc, self._pos + n)
+                if n == 0:
+                    raise self._failure from None
+                break
+            if not data:
+                break
+            buf[n:n + len(data)] = data
+            n += len(data)
+        self._pos += n
+        return n
+
+    def _as_format_error(self, exc: Exception, pos: int) -> Exception:
+        from persistkit.kvencoding.errors import FormatError, TruncatedError
+
+        if isinstance(exc, EOFError):
+            return TruncatedError(f"{self._kind} stream cut before its end marker", pos,
+                                  expected=f"complete {self._kind} stream", found="end of file")
+        if isinstance(exc, (OSError, RuntimeError, ValueError, zlib.error)):
+            return FormatError(f"damaged {self._kind} stream: {exc}", pos,
+                               expected=f"valid {self._kind} data", found="undecodable bytes")
+        return exc
+
+    def close(self) -> None:
+        try:
+            self._inner.close()
+        finally:
+            super().close()
 
 
 def _annotate(stream, **attrs) -> None:
