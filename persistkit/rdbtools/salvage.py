@@ -184,8 +184,7 @@ def find_resync(data: bytes, start: int, header: model.Header, db: int, types) -
 def salvage_rdb(path, out=None) -> dict:
     from persistkit.rdbtools.reader import RDBReader
 
-    with open_input(path) as stream:
-        data = stream.read()
+    data = _read_what_decodes(path)
     report: dict = {"input": str(path), "output": str(out) if out else None, "version": None,
                     "kept_keys": 0, "lost": [], "lost_keys": 0, "checksum": "not-reached", "resyncs": 0,
                     "corrected": None}
@@ -262,6 +261,22 @@ def salvage_rdb(path, out=None) -> dict:
     if out:
         _write(out, header, kept)
     return report
+
+
+def _read_what_decodes(path) -> bytes:
+    """The input's bytes, or for a cut / damaged .gz or .lz4 the bytes decoded before the
+    decompressor failed: the salvage then treats them like a cut plain file."""
+    chunks = []
+    with open_input(path) as stream:
+        while True:
+            try:
+                chunk = stream.read1(1 << 16)  # one raw read: a failure loses nothing before it
+            except FormatError:
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _lost_key(lost: list, exc: FormatError, reason: str) -> None:
