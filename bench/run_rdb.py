@@ -26,60 +26,67 @@ TIMEOUT = 3600
 RSS_TARGET_MB = 64
 
 
-PK_ROWS = ("verify", "quick", "inspect", "export")
+ROWS = {   # short name -> row label
+    "verify": "persistkit verify",
+    "quick": "persistkit verify --quick",
+    "inspect": "persistkit inspect --json",
+    "export": "persistkit export --format jsonl",
+    "check": "redis-check-rdb",
+    "rdbtools-json": "rdbtools json (file)",
+    "rdbtools-devnull": "rdbtools json > /dev/null",
+    "rdbtools-noop": "rdbtools no-op parse",
+}
+PK_ONLY_V10 = {"quick", "inspect"}     # on the v9 copies only with --full-v9
+V9_ONLY = {"rdbtools-json", "rdbtools-devnull", "rdbtools-noop"}
 
 
-def rows_for(path: Path, tag: str, only_pk: bool, full_v9: bool, pk_rows=PK_ROWS) -> list[H.Run]:
+def rows_for(path: Path, tag: str, wanted: set[str]) -> list[H.Run]:
+    """Run the wanted rows (short names) on one file, in a fixed order: persistkit first."""
     size = path.stat().st_size
     name = path.name
-    out_jsonl = H.OUT / f"{path.stem}.export.jsonl"
     runs: list[H.Run] = []
-    want_all_pk = tag == "v10" or full_v9
 
-    def pk(label, args, **kw):
-        key = {"persistkit verify": "verify", "persistkit verify --quick": "quick",
-               "persistkit inspect --json": "inspect"}.get(label, "export")
-        if key not in pk_rows:
-            return None
-        print(f"  {name}: persistkit {' '.join(args)}", flush=True)
-        r = H.persistkit_run(label, args, in_bytes=size, mem_limit_mb=PK_MEM_MB, timeout=TIMEOUT, **kw)
-        print(f"    -> {r.wall:.1f}s rss {r.rss_mb:.0f} MB {r.note}", flush=True)
-        runs.append(r)
-        return r
-
-    def base(label, cmd, **kw):
-        print(f"  {name}: {' '.join(map(str, cmd))}", flush=True)
-        r = H.run(label, cmd, in_bytes=size, timeout=TIMEOUT, **kw)
-        print(f"    -> {r.wall:.1f}s rss {r.rss_mb:.0f} MB {r.note}", flush=True)
-        runs.append(r)
-        return r
-
-    # ---- persistkit
-    pk("persistkit verify", ["verify", str(path)])
-    if want_all_pk:
-        pk("persistkit verify --quick", ["verify", "--quick", str(path)])
-        pk("persistkit inspect --json", ["inspect", str(path), "--json"],
-           stdout_path=H.OUT / f"{path.stem}.inspect.json")
-    pk("persistkit export --format jsonl", ["export", str(path), "--format", "jsonl", "-o", str(out_jsonl)],
-       out_path=out_jsonl)
-    out_jsonl.unlink(missing_ok=True)
-    if only_pk:
-        return runs
-    # ---- baselines
-    # redis-check-rdb exits 0 on a good file; it prints its report on stdout
-    base("redis-check-rdb", [H.REDIS_CHECK_RDB, str(path)])
-    if tag == "v9":
-        if not H.RDB_TOOL.exists():
-            runs.append(H.not_available("rdbtools json", ["rdb", "--command", "json", str(path)],
-                                        "bench/.venv-tools not set up (see bench/README.md)"))
+    def go(key, cmd, pk=False, **kw):
+        if key not in wanted:
+            return
+        label = ROWS[key]
+        print(f"  {name}: {'persistkit ' + ' '.join(cmd) if pk else ' '.join(map(str, cmd))}", flush=True)
+        if pk:
+            r = H.persistkit_run(label, cmd, in_bytes=size, mem_limit_mb=PK_MEM_MB, timeout=TIMEOUT, **kw)
         else:
-            out_json = H.OUT / f"{path.stem}.rdbtools.json"
-            base("rdbtools json (file)", [H.RDB_TOOL, "--command", "json", "-f", str(out_json), str(path)],
-                 out_path=out_json)
-            out_json.unlink(missing_ok=True)
-            base("rdbtools json > /dev/null", [H.RDB_TOOL, "--command", "json", str(path)])
-            base("rdbtools no-op parse", [H.TOOLS_PY, H.BENCH / "rdbtools_noop.py", str(path)])
+            r = H.run(label, cmd, in_bytes=size, timeout=TIMEOUT, **kw)
+        print(f"    -> {r.wall:.1f}s rss {r.rss_mb:.0f} MB {r.note}", flush=True)
+        runs.append(r)
+
+    out_jsonl = H.OUT / f"{path.stem}.export.jsonl"
+    go("verify", ["verify", str(path)], pk=True)
+    go("quick", ["verify", "--quick", str(path)], pk=True)
+    go("inspect", ["inspect", str(path), "--json"], pk=True, stdout_path=H.OUT / f"{path.stem}.inspect.json")
+    go("export", ["export", str(path), "--format", "jsonl", "-o", str(out_jsonl)], pk=True, out_path=out_jsonl)
+    out_jsonl.unlink(missing_ok=True)
+    # redis-check-rdb exits 0 on a good file; it prints its report on stdout
+    go("check", [H.REDIS_CHECK_RDB, str(path)])
+    if wanted & V9_ONLY and not H.RDB_TOOL.exists():
+        runs.append(H.not_available("rdbtools json (file)", ["rdb", "--command", "json", str(path)],
+                                    "bench/.venv-tools not set up (see bench/README.md)"))
+        return runs
+    out_json = H.OUT / f"{path.stem}.rdbtools.json"
+    go("rdbtools-json", [H.RDB_TOOL, "--command", "json", "-f", str(out_json), str(path)], out_path=out_json)
+    out_json.unlink(missing_ok=True)
+    go("rdbtools-devnull", [H.RDB_TOOL, "--command", "json", str(path)])
+    go("rdbtools-noop", [H.TOOLS_PY, H.BENCH / "rdbtools_noop.py", str(path)])
     return runs
+
+
+def default_rows(tag: str, persistkit_only: bool, full_v9: bool) -> set[str]:
+    rows = set(ROWS)
+    if tag != "v9":
+        rows -= V9_ONLY
+    elif not full_v9:
+        rows -= PK_ONLY_V10
+    if persistkit_only:
+        rows = {r for r in rows if ROWS[r].startswith("persistkit")}
+    return rows
 
 
 def cached_rows(path: Path, have: set[str]) -> list[H.Run]:
@@ -108,6 +115,15 @@ def find(runs, label):
     return None
 
 
+def mixed(a: H.Run | None, b: H.Run | None) -> str:
+    """Flag a ratio whose two sides did not run in the same script run."""
+    if a and b and a.cached != b.cached:
+        return " [sides from different runs]"
+    if a and b and a.cached and b.cached:
+        return " [both from the earlier run]"
+    return ""
+
+
 def speed_ratio(pk: H.Run | None, base: H.Run | None) -> float | None:
     """Throughput ratio on the same file = baseline wall time / persistkit wall time."""
     if not pk or not base or not pk.ok or not base.ok or pk.wall <= 0:
@@ -122,28 +138,40 @@ def main():
                     help="re-run only the persistkit rows; baseline rows come from the last run on the same file")
     ap.add_argument("--full-v9", action="store_true", help="also inspect / verify --quick the v9 copies")
     ap.add_argument("--no-results", action="store_true")
-    ap.add_argument("--pk-rows", default=",".join(PK_ROWS), help="persistkit rows to run (default all: "
-                    + ",".join(PK_ROWS) + ")")
-    ap.add_argument("--tags", default="v10,v9", help="which copies (default v10,v9)")
+    ap.add_argument("--rerun", help="re-run only these rows, e.g. big-v10:verify,big-v10:check,big-v9:export,"
+                    "big-v9:rdbtools-json (rows: " + " ".join(ROWS) + "); every other row of the table comes "
+                    "from the last full run on the same file, marked as such")
     a = ap.parse_args()
+    rerun = None
+    if a.rerun:
+        rerun = {}
+        for item in a.rerun.split(","):
+            stem, row = item.split(":")
+            assert row in ROWS, f"unknown row {row}: one of {' '.join(ROWS)}"
+            rerun.setdefault(stem, set()).add(row)
 
     ctx = H.context_line()
     print(ctx)
     table, ratios = [], []
     for stem in a.files:
-        for tag in a.tags.split(","):
+        for tag in ("v10", "v9"):
             path = H.DATA / f"{stem}-{tag}.rdb"
             if not path.exists():
                 print(f"{path.name}: missing (run bench/gen_rdb.py) - skipped")
                 continue
             meta = H.load_meta(path)
             keys = meta.get("dbsize")
-            runs = rows_for(path, tag, a.persistkit_only, a.full_v9, a.pk_rows.split(","))
-            if a.persistkit_only:
+            if rerun is not None:
+                runs = rows_for(path, tag, rerun.get(path.stem, set()))
                 runs += cached_rows(path, {r.label for r in runs})
             else:
-                st = path.stat()
-                H.save_runs(f"rdb-{path.stem}", runs, {"file_size": st.st_size, "file_mtime": st.st_mtime})
+                runs = rows_for(path, tag, default_rows(tag, a.persistkit_only, a.full_v9))
+                if a.persistkit_only:
+                    runs += cached_rows(path, {r.label for r in runs})
+                else:
+                    st = path.stat()
+                    H.save_runs(f"rdb-{path.stem}", runs, {"file_size": st.st_size, "file_mtime": st.st_mtime})
+            runs.sort(key=lambda r: list(ROWS.values()).index(r.label) if r.label in ROWS.values() else 99)
             for r in runs:
                 kps = (keys / r.wall) if (keys and r.ok and r.wall) else None
                 table.append([path.name, r.label, H.fmt(r.wall if r.ok else None, 1), H.fmt(r.mbps(), 1),
@@ -153,13 +181,13 @@ def main():
             v = find(runs, "persistkit verify")
             c = find(runs, "redis-check-rdb")
             rr = speed_ratio(v, c)
-            ratios.append([path.name, "verify vs redis-check-rdb (throughput)", H.fmt(rr, 2) + "x" if rr else "–",
+            ratios.append([path.name, "verify vs redis-check-rdb (throughput)" + mixed(v, c), H.fmt(rr, 2) + "x" if rr else "–",
                            ">= 1.0x", "met" if rr and rr >= 1.0 else ("MISSED" if rr else "n/a")])
             if tag == "v9":
                 e = find(runs, "persistkit export --format jsonl")
                 j = find(runs, "rdbtools json (file)")
                 rr = speed_ratio(e, j)
-                ratios.append([path.name, "export jsonl vs rdbtools json (throughput)",
+                ratios.append([path.name, "export jsonl vs rdbtools json (throughput)" + mixed(e, j),
                                H.fmt(rr, 2) + "x" if rr else "–", ">= 10x",
                                "met" if rr and rr >= 10 else ("MISSED" if rr else "n/a")])
             pk_rss = [r for r in runs if r.label.startswith("persistkit") and r.ok]
