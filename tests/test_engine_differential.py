@@ -541,3 +541,58 @@ def test_random_options_and_transactions_like_redis_7_0(tmp_path):
              for c, w, g in zip(commands, want, got) if norm(c, w) != norm(c, g)]
     assert diffs == []
     assert _incr_file(tmp_path / "engine") == _incr_file(tmp_path / "real")
+
+
+def _fuzz_stream_commands(seed: int, count: int) -> list:
+    """Streams and consumer groups: ids, trimming, deletions, group ids and counters,
+    XREADGROUP (new and history, NOACK), XCLAIM, XACK, XSETID."""
+    import random
+
+    random.seed(seed)
+    K = [b's0', b's1']
+    G = [b'g1', b'g2']
+    C = [b'alice', b'bob']
+    k = lambda: random.choice(K); g = lambda: random.choice(G); c = lambda: random.choice(C)
+    ids = lambda: random.choice([b'1-1', b'2-1', b'3-0', b'4-5', b'10-0', b'0', b'$', b'5-*'])
+    T = [
+     lambda: [b'XADD', k(), random.choice([b'1-*', b'2-*', b'3-*', b'7-*', b'9-1']), b'f', b'v'],
+     lambda: [b'XADD', k(), b'MAXLEN', random.choice([b'2', b'5']), random.choice([b'8-*', b'12-*']), b'a', b'b'],
+     lambda: [b'XDEL', k(), random.choice([b'1-0', b'2-0', b'3-0', b'7-0', b'9-1'])],
+     lambda: [b'XTRIM', k(), b'MINID', random.choice([b'2', b'5', b'8'])],
+     lambda: [b'XGROUP', b'CREATE', k(), g(), random.choice([b'0', b'$', b'2-0']), *random.choice([[], [b'MKSTREAM'], [b'ENTRIESREAD', b'1']])],
+     lambda: [b'XGROUP', b'SETID', k(), g(), random.choice([b'0', b'$', b'3-0']), *random.choice([[], [b'ENTRIESREAD', b'2']])],
+     lambda: [b'XGROUP', b'DESTROY', k(), g()], lambda: [b'XGROUP', b'CREATECONSUMER', k(), g(), c()],
+     lambda: [b'XGROUP', b'DELCONSUMER', k(), g(), c()],
+     lambda: [b'XREADGROUP', b'GROUP', g(), c(), b'COUNT', random.choice([b'1', b'3']), b'STREAMS', k(), random.choice([b'>', b'0'])],
+     lambda: [b'XREADGROUP', b'GROUP', g(), c(), b'NOACK', b'STREAMS', k(), b'>'],
+     lambda: [b'XACK', k(), g(), random.choice([b'1-0', b'2-0', b'3-0', b'7-0'])],
+     lambda: [b'XCLAIM', k(), g(), c(), b'0', random.choice([b'1-0', b'2-0', b'3-0', b'7-0']), *random.choice([[], [b'JUSTID'], [b'FORCE', b'JUSTID'], [b'RETRYCOUNT', b'3', b'JUSTID']])],
+     lambda: [b'XSETID', k(), random.choice([b'20-0', b'3-0']), *random.choice([[], [b'ENTRIESADDED', b'50', b'MAXDELETEDID', b'4-0']])],
+     lambda: [b'XLEN', k()], lambda: [b'XRANGE', k(), b'-', b'+'], lambda: [b'XREVRANGE', k(), b'+', b'-', b'COUNT', b'2'],
+     lambda: [b'XPENDING', k(), g()], lambda: [b'XPENDING', k(), g(), b'-', b'+', b'10'],
+     lambda: [b'XINFO', b'GROUPS', k()], lambda: [b'XREAD', b'COUNT', b'2', b'STREAMS', k(), b'0'],
+    ]
+    cmds = [random.choice(T)() for _ in range(count)]
+    return cmds + [[b"XINFO", b"STREAM", x, b"FULL"] for x in K]
+
+
+def test_random_stream_commands_answer_and_log_like_redis_7_0(tmp_path):
+    import re
+
+    redis_binary()
+    commands = _fuzz_stream_commands(2, 1200)
+    with RedisServer(tmp_path / "real", "--appendfsync", "always", appendonly=True) as real:
+        want = _run(real.port, commands)
+    with EngineProcess(tmp_path / "engine", "--appendfsync", "always", appendonly="yes") as eng:
+        got = _run(eng.port, commands)
+
+    def norm(cmd, v):   # delivery / seen times and idle counters depend on the clock
+        text = re.sub(r"1\d{12}", "T", repr(v))
+        if cmd[0] == b"XPENDING":
+            text = re.sub(r", \d+, (\d+)\]", r", I, \1]", text)
+        return text
+
+    diffs = [f"{b' '.join(c)!r}: redis {norm(c, w):.150} engine {norm(c, g):.150}"
+             for c, w, g in zip(commands, want, got) if norm(c, w) != norm(c, g)]
+    assert diffs == []
+    assert _incr_file(tmp_path / "engine") == _incr_file(tmp_path / "real")

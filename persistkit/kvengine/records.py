@@ -75,11 +75,11 @@ def stream_to_model(st: Stream, with_meta: bool = True) -> model.StreamValue:
         entries = [model.StreamEntry(sid, list(st.entries[sid])) for sid in chunk]
         nodes.append(model.StreamNode(chunk[0], [f for f, _ in entries[0].fields], entries))
     groups = []
-    for g in st.groups.values():
+    for _, g in sorted(st.groups.items()):   # radix-tree order, as the server saves them
         pel = [model.StreamPendingEntry(sid, n.delivery_time, n.delivery_count, n.consumer)
                for sid, n in sorted(g.pel.items())]
         consumers = [model.StreamConsumer(c.name, c.seen_time, c.active_time,
-                                          sorted(c.pel)) for c in g.consumers.values()]
+                                          sorted(c.pel)) for _, c in sorted(g.consumers.items())]
         groups.append(model.StreamGroup(g.name, g.last_id,
                                         None if g.entries_read == -1 or not with_meta else g.entries_read,
                                         pel, consumers))

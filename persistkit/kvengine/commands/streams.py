@@ -447,11 +447,11 @@ def xsetid(s, args):
         else:
             raise CommandError(SYNTAX)
         i += 2
+    if maxdel is not None and sid < maxdel:   # checked before the key (xsetidCommand)
+        raise CommandError("ERR The ID specified in XSETID is smaller than the provided max_deleted_entry_id")
     st = _s(s, key)
     if st is None:
         raise CommandError("ERR no such key")
-    if maxdel is not None and sid < maxdel:
-        raise CommandError("ERR The ID specified in XSETID is smaller than the provided max_deleted_entry_id")
     if added is not None and len(st) > added:
         raise CommandError("ERR The entries_added specified in XSETID is smaller than the target stream length")
     if st.ids and sid < st.ids[-1]:
@@ -499,8 +499,6 @@ def xreadgroup(s, args):
     out = []
     for key, ida in zip(keys_, ids):
         st, g = _group(s, key, gname)
-        c = _consumer(g, cname, s.now)
-        c.seen_time = s.now
         if ida == b">":
             from bisect import bisect_right
 
@@ -508,7 +506,15 @@ def xreadgroup(s, args):
             if count:
                 sel = sel[:count]
             if not sel:
-                continue
+                continue   # nothing to serve: no consumer is created (xreadCommand)
+        c = g.consumers.get(cname)
+        if c is None:
+            c = _consumer(g, cname, s.now)
+            s.touch()
+            if noack:   # no XCLAIM will carry it: streamPropagateConsumerCreation
+                s.propagate([b"XGROUP", b"CREATECONSUMER", key, gname, cname])
+        c.seen_time = s.now
+        if ida == b">":
             if s.ks.compat >= (7, 2):
                 c.active_time = s.now
             entries = []
@@ -535,8 +541,9 @@ def xreadgroup(s, args):
                 _propagate_setid(s, key, g)
             out.append((key, entries))
         else:
-            # history (the consumer's own PEL): a re-delivery that counts and is logged
-            # (streamReplyWithRangeFromConsumerPEL); ids whose message is gone come with nil
+            # history (the consumer's own PEL): a re-delivery that counts, but 7.0 does not
+            # log it (streamReplyWithRangeFromConsumerPEL); ids whose message is gone come
+            # with a nil array
             start = parse_id(ida, 0)
             pend = sorted(x for x in c.pel if x > start)
             if count:
@@ -544,13 +551,11 @@ def xreadgroup(s, args):
             entries = []
             for sid in pend:
                 if sid not in st.entries:
-                    entries.append([fmt_id(sid), None])
+                    entries.append([fmt_id(sid), NIL_ARRAY])
                     continue
                 nack = c.pel[sid]
                 nack.delivery_time = s.now
                 nack.delivery_count += 1
-                s.touch()
-                _propagate_claim(s, key, g, cname, sid, nack)
                 entries.append(_entry_reply(st, sid))
             out.append((key, entries))
     if s.prop is None:
@@ -683,7 +688,7 @@ def xpending(s, args):
     st, g = _group(s, args[1], args[2], "XPENDING")
     if len(args) == 3:
         if not g.pel:
-            return [0, None, None, []]
+            return [0, None, None, NIL_ARRAY]
         ids = sorted(g.pel)
         per = {}
         for nack in g.pel.values():
@@ -719,6 +724,8 @@ def xpending(s, args):
 def _has_tombstones(st: Stream, start) -> bool:
     """streamRangeHasTombstones(s, start, NULL): a deletion at or after ``start``."""
     if not st.ids or st.max_deleted_id == (0, 0):
+        return False
+    if st.first_id > st.max_deleted_id:   # the latest tombstone is before the first entry
         return False
     return start <= st.max_deleted_id
 
@@ -764,14 +771,14 @@ def xinfo(s, args):
         return [Map([b"name", g.name, b"consumers", len(g.consumers), b"pending", len(g.pel),
                  b"last-delivered-id", fmt_id(g.last_id),
                  b"entries-read", None if g.entries_read == -1 else g.entries_read,
-                 b"lag", _lag(st, g)]) for g in st.groups.values()]
+                 b"lag", _lag(st, g)]) for _, g in sorted(st.groups.items())]   # rax order
     if sub == b"CONSUMERS":
         g = st.groups.get(args[3]) if len(args) > 3 else None
         if g is None:
             raise CommandError("NOGROUP No such consumer group")
         # 7.0 fields (7.2 added "inactive" from active-time)
         return [Map([b"name", c.name, b"pending", len(c.pel), b"idle", max(0, s.now - c.seen_time)])
-                for c in g.consumers.values()]
+                for _, c in sorted(g.consumers.items())]
     if sub != b"STREAM":
         raise unknown_subcommand(args[1], "xinfo")
     full = len(args) > 3 and args[3].upper() == b"FULL"
@@ -788,12 +795,12 @@ def xinfo(s, args):
                            b"last-entry", _entry_reply(st, st.ids[-1]) if st.ids else None])
     ids = st.ids if count == 0 else st.ids[:count]
     groups = []
-    for g in st.groups.values():
+    for _, g in sorted(st.groups.items()):
         pel = sorted(g.pel.items())
         if count:
             pel = pel[:count]
         consumers = []
-        for c in g.consumers.values():
+        for _, c in sorted(g.consumers.items()):
             cpel = sorted(c.pel.items())
             if count:
                 cpel = cpel[:count]
