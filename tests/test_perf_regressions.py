@@ -238,3 +238,23 @@ def test_listpack_validate_same_as_decode_on_mutations():
         for lzf in (False, True):
             assert _outcome(listpack_validate, b, 1000, lzf=lzf) == \
                 _outcome(listpack_decode, b, 1000, deep=True, lzf=lzf)
+
+
+@pytest.mark.parametrize("chunk", [3, 50, 1 << 20])
+def test_quick_walk_same_records_as_decode(chunk):
+    members = STRINGS * 3 + [b"m%d" % i for i in range(300)]
+    data = _rdb([_set(b"s", members[:len(set(members))] if False else list(dict.fromkeys(members))),
+                 _zset2(b"z", list(dict.fromkeys(members))), _hash(b"h", list(dict.fromkeys(members))),
+                 b"\x01" + encode_string(b"l") + encode_length(len(members)) +
+                 b"".join(encode_string(m) for m in members),
+                 _string(b"after", b"v" * 100)])
+
+    def walk(decode):
+        src = ByteSource(io.BufferedReader(io.BytesIO(data)), size=len(data), chunk=chunk, crc=True)
+        return [(i.key, i.offset, i.length, i.size_hint) for i in RDBReader(src, decode)
+                if isinstance(i, model.Record)]
+
+    assert walk(False) == walk(True)
+    for cut in (40, 400, 1500, len(data) // 2, len(data) - 12):
+        with pytest.raises(FormatError):
+            list(RDBReader(data[:cut] + b"", False))

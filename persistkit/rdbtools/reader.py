@@ -696,10 +696,44 @@ class RDBReader:
             yield from read_strings(src, k, what)
             n -= k
 
-    def _skip_strings(self, n: int, what: str) -> None:
-        skip = self._skip_string
-        for _ in range(n):
-            skip(what)
+    def _skip_strings(self, n: int, what: str, score: int = 0) -> None:
+        """Skip ``n`` strings, each followed by ``score`` fixed bytes (a ZSET_2 score):
+        one tight loop over the window for the short forms, ``_skip_string`` (and its
+        errors) for anything else."""
+        src = self.src
+        while n:
+            buf = src.buf
+            pos = src.pos
+            end = len(buf)
+            while n and pos < end:
+                first = buf[pos]
+                if first < 0x40:
+                    e = pos + 1 + first
+                elif first < 0x80:
+                    if pos + 2 > end:
+                        break
+                    e = pos + 2 + (((first & 0x3F) << 8) | buf[pos + 1])
+                elif first == 0xC0:
+                    e = pos + 2
+                elif first == 0xC1:
+                    e = pos + 3
+                elif first == 0xC2:
+                    e = pos + 5
+                else:
+                    break
+                e += score
+                if e > end:
+                    break
+                pos = e
+                n -= 1
+            src.pos = pos
+            if n:
+                self._skip_string(what)
+                if score:
+                    if len(src.buf) - src.pos < score:
+                        src.need(score, "zset score")
+                    src.pos += score
+                n -= 1
 
     def _v_plain_set(self, rec: model.Record) -> None:
         n = self._plain_count(rec, "set")
@@ -802,15 +836,11 @@ class RDBReader:
                 self._duplicate([m for m, _ in pairs], "zset member", rec)
             rec.value = pairs
         else:
-            skip = self._skip_string
-            src = self.src
-            for _ in range(n):
-                skip("zset member")
-                if binary:
-                    if len(src.buf) - src.pos < 8:
-                        src.need(8, "zset score")
-                    src.pos += 8
-                else:
+            if binary:
+                self._skip_strings(n, "zset member", 8)
+            else:
+                for _ in range(n):
+                    self._skip_string("zset member")
                     self._read_score_text()
 
     def _iter_zset(self, n: int, binary: bool):
