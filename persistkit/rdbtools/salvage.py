@@ -205,6 +205,7 @@ def salvage_rdb(path, out=None) -> dict:
     report["magic"] = header.magic
     types = op.type_table("valkey" if header.magic == "VALKEY" else "redis")
     kept: list = []
+    kept_keys: set = set()
     lost = report["lost"]
     db = 0
     reader, it = first, iter(first)
@@ -231,6 +232,17 @@ def salvage_rdb(path, out=None) -> dict:
                 if isinstance(item, model.SelectDB):
                     db = item.db
                 good_end = item.offset + item.length
+                if isinstance(item, model.Record):
+                    # a resync can land in a repeated block and read keys again; a server
+                    # refuses an RDB with a key twice (rdbLoad: "Duplicate key"), and the
+                    # first copy is the one from before the damage
+                    ident = (item.db, bytes(item.key))
+                    if ident in kept_keys:
+                        lost.append({"start": item.offset, "end": good_end, "bytes": item.length,
+                                     "keys": [], "duplicate_key": bstr_json(item.key),
+                                     "reason": "duplicate of an earlier key (dropped)"})
+                        continue
+                    kept_keys.add(ident)
                 if not isinstance(item, model.ResizeDB):  # a hint that would no longer be right
                     kept.append(item)
             for exc in reader.problems[seen_problem_count:]:
