@@ -12,6 +12,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import os
 import random
 import re
 import shutil
@@ -159,9 +160,10 @@ def test_compressed_rdb_cut(world, tmp_path, codec):
     assert r.exit_code == 1, r.output
     assert sha(src) == before
     assert verify_json(out)[0] == 0
-    # what decompressed before the cut is kept, value for value
+    # every key that decompressed whole before the cut (the reported offset) is kept
     got = keyspace_from_records(read_rdb(out.read_bytes()))
-    assert len(got) > len(world.live) // 4
+    want = keys_before(read_rdb(data), problem_offsets(doc)[0])
+    assert len(want) > 3 and set(want) <= set(got)
     assert diff_keyspaces(got, {k: world.live[k] for k in got}) == []
 
 
@@ -258,6 +260,18 @@ def test_truncated_manifest(world, tmp_path):
     assert not ok
     code, doc = verify_json(folder)
     assert code == 1, doc
+    assert problem_offsets(doc) == [text.index(b"\n") + 1]   # the cut line
+    refuses_to_repair_manifest(folder, tmp_path)
+
+
+def refuses_to_repair_manifest(folder: Path, tmp_path: Path) -> None:
+    """Like the server, a manifest it cannot trust is not guessed around: exit 1, nothing
+    written, input untouched."""
+    before = sha(folder)
+    out = tmp_path / "repaired"
+    r = run("repair", folder, "-o", out)
+    assert r.exit_code == 1, r.output
+    assert sha(folder) == before and not out.exists()
 
 
 def test_manifest_pointing_outside_its_folder(world, tmp_path):
@@ -267,10 +281,13 @@ def test_manifest_pointing_outside_its_folder(world, tmp_path):
     m.write_bytes(m.read_bytes().replace(b"file appendonly.aof.2.incr.aof", b"file ../outside.aof"))
     ok, _ = check_aof(folder, tmp_path)
     assert not ok
-    r = run("verify", "--json", folder)
-    assert r.exit_code in (1, 2), r.output
-    if r.exit_code == 1:
-        assert not json.loads(r.output)["ok"]
+    code, doc = verify_json(folder)
+    assert code == 1, doc
+    assert [p["code"] for rep in doc["reports"] for p in rep["problems"]] == ["manifest-unsafe-name"]
+    refuses_to_repair_manifest(folder, tmp_path)
+    for cmd in ("replay", "merge"):   # nothing reads ../outside.aof
+        r = run(cmd, folder, "-o", tmp_path / f"{cmd}.rdb")
+        assert r.exit_code == 1 and "../outside.aof" in r.output, r.output
 
 
 def test_incr_replaced_by_garbage(world, tmp_path):
@@ -305,8 +322,111 @@ def test_base_rdb_bad_crc_in_multipart_set(world, tmp_path):
     assert code == 1, doc
     assert min(problem_offsets(doc)) >= len(data) - 8 - 1
     before = sha(folder)
-    r = run("repair", folder, "-o", tmp_path / "repaired")
-    assert r.exit_code in (1, 2), r.output
+    out = tmp_path / "repaired"
+    r = run("repair", folder, "-o", out)
+    assert r.exit_code == 1, r.output
     assert sha(folder) == before
-    if r.exit_code == 1:
-        assert verify_json(tmp_path / "repaired")[0] == 0
+    assert verify_json(out)[0] == 0
+    ok, _ = check_aof(out, tmp_path)
+    assert ok
+    # the damage is in the base: its keys are kept, the increments after it are dropped
+    want = keyspace_from_records(read_rdb(bytes(data), strict_crc=False))
+    blank_consumer_seen_times(want, {})
+    assert diff_keyspaces(aof_replay_keyspace(out, tmp_path, "rep"), want) == []
+
+
+@pytest.mark.parametrize("kind", sorted(RDB_DAMAGE))
+def test_multipart_incr_damage(world, tmp_path, kind):
+    folder = damaged_set(world, tmp_path, "yes")
+    incr = next(folder.glob("*.incr.aof"))
+    data = incr.read_bytes()
+    at = len(data) // 2
+    incr.write_bytes(RDB_DAMAGE[kind](data, at))
+    ok, ok_up_to = check_aof(folder, tmp_path)
+    code, doc = verify_json(folder)
+    assert (code == 0) == ok, doc
+    if ok:
+        return
+    assert doc["reports"][0]["valid_up_to"] == ok_up_to
+    before = sha(folder)
+    out = tmp_path / "repaired"
+    r = run("repair", folder, "-o", out)
+    assert r.exit_code == 1, r.output
+    assert sha(folder) == before
+    assert verify_json(out)[0] == 0 and check_aof(out, tmp_path)[0]
+    # base + the incr's valid prefix, as redis-check-aof --fix would leave it
+    prefix = tmp_path / "prefix-set"
+    shutil.copytree(folder, prefix)
+    (prefix / incr.name).write_bytes(incr.read_bytes()[:ok_up_to])
+    assert diff_keyspaces(aof_replay_keyspace(out, tmp_path, "rep"),
+                          aof_replay_keyspace(prefix, tmp_path, "prefix")) == []
+
+
+@pytest.mark.parametrize("kind", sorted(RDB_DAMAGE))
+def test_hybrid_single_file_damage(world, tmp_path, kind):
+    """An old-style appendonly.aof with an RDB preamble, damaged in its command part."""
+    folder, _ = world.aof["yes"]
+    base = next(folder.glob("*.base.rdb")).read_bytes()
+    data = base + next(folder.glob("*.incr.aof")).read_bytes()
+    at = len(base) + (len(data) - len(base)) // 2
+    src = tmp_path / "appendonly.aof"
+    src.write_bytes(RDB_DAMAGE[kind](data, at))
+    ok, ok_up_to = check_aof(src, tmp_path)
+    code, doc = verify_json(src)
+    assert (code == 0) == ok, doc
+    if ok:
+        return
+    assert doc["reports"][0]["valid_up_to"] == ok_up_to
+    before = sha(src)
+    out = tmp_path / "repaired.aof"
+    r = run("repair", src, "-o", out)
+    assert r.exit_code == 1, r.output
+    assert sha(src) == before
+    assert verify_json(out)[0] == 0 and check_aof(out, tmp_path)[0]
+    prefix = tmp_path / "prefix.aof"
+    prefix.write_bytes(src.read_bytes()[:ok_up_to])
+    assert diff_keyspaces(aof_replay_keyspace(out, tmp_path, "rep"),
+                          aof_replay_keyspace(prefix, tmp_path, "prefix")) == []
+
+
+# ------------------------------------------------------------------ longer sweeps (slow)
+
+SLOW = pytest.mark.skipif(os.environ.get("PERSISTKIT_SLOW") != "1", reason="set PERSISTKIT_SLOW=1")
+
+
+@pytest.mark.slow
+@SLOW
+@pytest.mark.parametrize("seed", seeds())
+def test_damage_sweep(seed, tmp_path):
+    """Every damage kind at many seeded positions of the RDB and of the plain AOF."""
+    w = World(seed, tmp_path / "world")
+    rng = random.Random(seed)
+    data = w.rdb.read_bytes()
+    records = read_rdb(data)
+    aof_data = (w.aof["no"][0] / "appendonly.aof.2.incr.aof").read_bytes()
+    for i in range(40):
+        kind = rng.choice(sorted(RDB_DAMAGE))
+        work = tmp_path / f"case{i}"
+        work.mkdir()
+        at = rng.randrange(9, len(data) - 2 * PAGE)
+        src = work / "d.rdb"
+        src.write_bytes(RDB_DAMAGE[kind](data, at))
+        code, doc = verify_json(src)
+        assert code == 1, (kind, at, doc)
+        offs = problem_offsets(doc)
+        assert offs and min(offs) >= record_start(records, at), (kind, at, offs)
+        check_rdb_repair(src, at, records, work)
+        at = rng.randrange(0, len(aof_data) - 2 * PAGE)
+        src = work / "d.aof"
+        src.write_bytes(RDB_DAMAGE[kind](aof_data, at))
+        ok, ok_up_to = check_aof(src, work)
+        code, doc = verify_json(src)
+        assert (code == 0) == ok, (kind, at, doc)
+        if not ok:
+            assert doc["reports"][0]["valid_up_to"] == ok_up_to, (kind, at)
+            out = work / "rep.aof"
+            assert run("repair", src, "-o", out).exit_code == 1
+            prefix = work / "prefix.aof"
+            prefix.write_bytes(src.read_bytes()[:ok_up_to])
+            assert diff_keyspaces(aof_replay_keyspace(out, work, "rep"),
+                                  aof_replay_keyspace(prefix, work, "prefix")) == [], (kind, at)
