@@ -26,7 +26,10 @@ import struct
 from typing import Iterator, NamedTuple, Optional
 
 from .errors import FormatError
+from .numbers import canonical_int as _canonical_int
 from .source import ByteSource
+
+_INT_FIRST = frozenset(b"-0123456789")
 
 # Length prefix forms (rdb.h RDB_6BITLEN .. RDB_ENCVAL: the top two bits of the first byte).
 LEN_6BIT = 0
@@ -457,9 +460,7 @@ def try_integer_encoding(data: bytes) -> Optional[bytes]:
         return None
     if type(data) is not bytes:
         data = bytes(data)
-    from .numbers import canonical_int
-
-    v = canonical_int(data)
+    v = _canonical_int(data)
     if v is None:
         return None
     return encode_int_value(v)
@@ -489,7 +490,8 @@ def encode_string(data: bytes, *, compress: bool = True, lzf_legacy: bool = Fals
     if type(data) is not bytes:
         data = bytes(data)
     n = len(data)
-    if n <= INT_ENCODING_MAX_LEN:
+    # Only text starting with '-' or a digit can be a canonical integer.
+    if n <= INT_ENCODING_MAX_LEN and n and data[0] in _INT_FIRST:
         enc = try_integer_encoding(data)
         if enc is not None:
             return enc
@@ -499,4 +501,6 @@ def encode_string(data: bytes, *, compress: bool = True, lzf_legacy: bool = Fals
         packed = lzf_compress(data, n - 4, legacy=lzf_legacy)
         if packed:
             return encode_lzf_blob(packed, n)
+    if n < 0x40:
+        return bytes((n,)) + data
     return encode_length(n) + data

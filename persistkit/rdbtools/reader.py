@@ -1472,7 +1472,9 @@ class _Lazy:
         self._done = False
 
     def __iter__(self):
-        return self
+        # The generator itself: no Python-level __next__ per element. drain() after a
+        # loop over it finds it exhausted (same result as the _done flag).
+        return self._it
 
     def __next__(self):
         try:

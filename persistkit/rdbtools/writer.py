@@ -767,14 +767,18 @@ class RDBWriter:
         buf = bytearray(self._key_head(rec, t))
         buf += encode_length(rec.size_hint)
         n = 0
-        for item in rec.value:
-            if t in (op.T_LIST, op.T_SET):
-                buf += s(item)
-            elif t == op.T_HASH:
-                buf += s(item[0]) + s(item[1])
-            else:
-                buf += s(item[0])
-                buf += _F64.pack(item[1]) if t == op.T_ZSET_2 else rdb_text_double(item[1])
+        # One loop per layout (no per-element type test).
+        if t in (op.T_LIST, op.T_SET):
+            pieces = map(s, rec.value)
+        elif t == op.T_HASH:
+            pieces = (s(f) + s(v) for f, v in rec.value)
+        elif t == op.T_ZSET_2:
+            pack = _F64.pack
+            pieces = (s(m) + pack(sc) for m, sc in rec.value)
+        else:
+            pieces = (s(m) + rdb_text_double(sc) for m, sc in rec.value)
+        for piece in pieces:
+            buf += piece
             n += 1
             if len(buf) >= 1 << 20:
                 self._w(bytes(buf))
