@@ -258,3 +258,22 @@ def test_quick_walk_same_records_as_decode(chunk):
     for cut in (40, 400, 1500, len(data) // 2, len(data) - 12):
         with pytest.raises(FormatError):
             list(RDBReader(data[:cut] + b"", False))
+
+
+def test_streaming_batches_with_huge_elements_same_values(monkeypatch):
+    from persistkit.rdbtools import reader as rd
+
+    monkeypatch.setattr(rd, "_BIG_ELEMENT", 100)
+    members = [b"s%d" % i for i in range(50)] + [b"B" * 5000, b"C" * 300] + [b"t%d" % i for i in range(2000)]
+    data = _rdb([_set(b"s", members), _zset2(b"z", members), _hash(b"h", members),
+                 b"\x01" + encode_string(b"l") + encode_length(len(members)) +
+                 b"".join(encode_string(m, compress=False) for m in members)])
+    full = {r.key: r.value for r in RDBReader(data) if isinstance(r, model.Record)}
+    lazy = {}
+    for r in RDBReader(data, iterate=True):
+        if isinstance(r, model.Record):
+            lazy[r.key] = list(r.value)
+    assert lazy == full
+    assert full[b"s"] == members and [m for m, _ in full[b"z"]] == members
+    rep = verify_rdb("mem", data=data)
+    assert rep.ok and rep.stats["keys"] == 4

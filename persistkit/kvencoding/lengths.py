@@ -308,14 +308,17 @@ def read_string(src: ByteSource, what: str = "string") -> bytes:
     raise _bad_encoding(n, start, what)
 
 
-def read_strings(src: ByteSource, n: int, what="string") -> list:
+def read_strings(src: ByteSource, n: int, what="string", big: Optional[int] = None) -> list:
     """``n`` consecutive RDB strings, as ``[read_string(src, what) for _ in range(n)]``;
     ``what`` may be a tuple of names used in turn (``("hash field", "hash value")``).
 
     One tight loop over the window with local variables: the common forms (6-bit and
     14-bit raw lengths, INT8/INT16/INT32) are sliced or converted in place while they
     lie wholly inside the window; anything else (a refill, LZF, a 32/64-bit length, a
-    bad prefix) goes through ``read_string``, so errors and offsets are identical."""
+    bad prefix) goes through ``read_string``, so errors and offsets are identical.
+
+    ``big``: return early (fewer than ``n`` strings) right after a string longer than
+    this, so a caller streaming in batches never gathers several huge strings."""
     out: list = []
     append = out.append
     i16 = _I16.unpack_from
@@ -362,8 +365,11 @@ def read_strings(src: ByteSource, n: int, what="string") -> list:
         src.pos = pos
         if left:
             name = what if what.__class__ is str else what[(n - left) % len(what)]
-            append(read_string(src, name))
+            s = read_string(src, name)
+            append(s)
             left -= 1
+            if big is not None and len(s) > big:
+                return out
     return out
 
 
@@ -480,6 +486,27 @@ def encode_integer(value: int) -> bytes:
 def encode_lzf_blob(compressed: bytes, original_len: int) -> bytes:
     """rdbSaveLzfBlob: the LZF special prefix, compressed length, original length, data."""
     return b"\xc3" + encode_length(len(compressed)) + encode_length(original_len) + compressed
+
+
+_LEN6 = [bytes((i,)) for i in range(64)]
+
+
+def encode_strings(items, *, compress: bool = True) -> list:
+    """``[encode_string(x, compress=compress) for x in items]`` with the common case
+    (at most LZF_MIN_LEN bytes, not integer text) done inline."""
+    out: list = []
+    append = out.append
+    prefix = _LEN6
+    int_first = _INT_FIRST
+    for data in items:
+        if type(data) is not bytes:
+            data = bytes(data)
+        n = len(data)
+        if n <= LZF_MIN_LEN and (n == 0 or data[0] not in int_first):
+            append(prefix[n] + data)
+        else:
+            append(encode_string(data, compress=compress))
+    return out
 
 
 def encode_string(data: bytes, *, compress: bool = True, lzf_legacy: bool = False) -> bytes:

@@ -111,6 +111,8 @@ _INT_START = frozenset(b"-0123456789")
 
 # Elements read per tight loop in the streaming paths (bounded memory per batch).
 BATCH = 1024
+# A batch ends early after an element longer than this (see read_strings ``big``).
+_BIG_ELEMENT = 1 << 16
 _HASH_WHATS = ("hash field", "hash value")
 
 
@@ -684,17 +686,18 @@ class RDBReader:
     def _string_batches(self, n: int, what: str):
         src = self.src
         while n:
-            k = n if n < BATCH else BATCH
-            yield read_strings(src, k, what)
-            n -= k
+            got = read_strings(src, n if n < BATCH else BATCH, what, _BIG_ELEMENT)
+            n -= len(got)
+            yield got
 
     def _iter_strings(self, n: int, what: str):
-        # Batches: one tight read_strings loop per BATCH elements, memory stays bounded.
+        # Batches: one tight read_strings loop per BATCH elements, memory stays bounded
+        # (a batch ends early after a big element).
         src = self.src
         while n:
-            k = n if n < BATCH else BATCH
-            yield from read_strings(src, k, what)
-            n -= k
+            got = read_strings(src, n if n < BATCH else BATCH, what, _BIG_ELEMENT)
+            n -= len(got)
+            yield from got
 
     def _skip_strings(self, n: int, what: str, score: int = 0) -> None:
         """Skip ``n`` strings, each followed by ``score`` fixed bytes (a ZSET_2 score):
@@ -754,7 +757,9 @@ class RDBReader:
         while n:
             k = n if n < BATCH else BATCH
             if binary:
-                yield [m for m, _ in self._zset2_batch(k)]
+                got = self._zset2_batch(k)
+                yield [m for m, _ in got]
+                n -= len(got) - k  # a batch may end early (huge member)
             else:
                 yield [m for m, _ in self._iter_zset(k, False)]
             n -= k
@@ -763,8 +768,11 @@ class RDBReader:
         src = self.src
         while n:
             k = n if n < BATCH else BATCH
-            yield read_strings(src, 2 * k, _HASH_WHATS)[0::2]
-            n -= k
+            vals = read_strings(src, 2 * k, _HASH_WHATS, _BIG_ELEMENT)
+            if len(vals) % 2:
+                vals.append(read_string(src, "hash value"))
+            n -= len(vals) // 2
+            yield vals[0::2]
 
     def _lean_unique(self, rec: model.Record, n: int, what: str, batches) -> None:
         """values=False: walk a plain collection's elements in batches (each validated as
@@ -846,9 +854,9 @@ class RDBReader:
     def _iter_zset(self, n: int, binary: bool):
         if binary:
             while n:
-                k = n if n < BATCH else BATCH
-                yield from self._zset2_batch(k)
-                n -= k
+                got = self._zset2_batch(n if n < BATCH else BATCH)
+                n -= len(got)
+                yield from got
             return
         src = self.src
         score = self._read_score_text
@@ -906,6 +914,8 @@ class RDBReader:
                                             found="NaN"))
                 append((m, s))
                 k -= 1
+                if len(m) > _BIG_ELEMENT:
+                    return out  # the caller asks again: huge members are not gathered
         return out
 
     def _v_plain_hash(self, rec: model.Record) -> None:
@@ -927,9 +937,11 @@ class RDBReader:
         src = self.src
         while n:
             k = n if n < BATCH else BATCH
-            vals = read_strings(src, 2 * k, _HASH_WHATS)
+            vals = read_strings(src, 2 * k, _HASH_WHATS, _BIG_ELEMENT)
+            if len(vals) % 2:
+                vals.append(read_string(src, "hash value"))
+            n -= len(vals) // 2
             yield from zip(vals[0::2], vals[1::2])
-            n -= k
 
     # -- hashes with field TTLs stored as a table
     def _v_hash_metadata(self, rec: model.Record) -> None:

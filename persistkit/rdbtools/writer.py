@@ -35,7 +35,7 @@ import struct
 from typing import BinaryIO, Iterable, Optional
 
 from persistkit.kvencoding.crc64 import crc64
-from persistkit.kvencoding.lengths import encode_length, encode_string
+from persistkit.kvencoding.lengths import encode_length, encode_string, encode_strings
 from persistkit.kvencoding.numbers import canonical_int
 from persistkit.rdbtools import encoding_policy as policy
 from persistkit.rdbtools import model
@@ -44,6 +44,8 @@ from persistkit.rdbtools import opcodes as op
 _U64 = struct.Struct("<Q")
 _I64 = struct.Struct("<q")
 _F64 = struct.Struct("<d")
+# Elements of a streamed plain collection encoded per batch (see _stream_plain).
+_STREAM_BATCH = 256
 _ID = struct.Struct(">QQ")
 
 QL_PLAIN = 1
@@ -767,26 +769,47 @@ class RDBWriter:
         buf = bytearray(self._key_head(rec, t))
         buf += encode_length(rec.size_hint)
         n = 0
-        # One loop per layout (no per-element type test).
-        if t in (op.T_LIST, op.T_SET):
-            pieces = map(s, rec.value)
-        elif t == op.T_HASH:
-            pieces = (s(f) + s(v) for f, v in rec.value)
-        elif t == op.T_ZSET_2:
-            pack = _F64.pack
-            pieces = (s(m) + pack(sc) for m, sc in rec.value)
-        else:
-            pieces = (s(m) + rdb_text_double(sc) for m, sc in rec.value)
-        for piece in pieces:
-            buf += piece
-            n += 1
-            if len(buf) >= 1 << 20:
-                self._w(bytes(buf))
-                buf.clear()
+        # Batches of elements (at most _STREAM_BATCH, and no more than about 1 MB of
+        # element bytes, so huge elements are not gathered), each encoded by one
+        # encode_strings loop.
+        compress = self.values.compress
+        pack = _F64.pack
+        batch: list = []
+        size = 0
+        for item in rec.value:
+            batch.append(item)
+            size += len(item) if t <= op.T_SET else len(item[0]) + (len(item[1]) if t == op.T_HASH else 8)
+            if len(batch) >= _STREAM_BATCH or size >= 1 << 20:
+                n += len(batch)
+                self._encode_plain_batch(buf, t, batch, compress, pack, s)
+                batch = []
+                size = 0
+                if len(buf) >= 1 << 20:
+                    self._w(bytes(buf))
+                    buf.clear()
+        if batch:
+            n += len(batch)
+            self._encode_plain_batch(buf, t, batch, compress, pack, s)
         if n != rec.size_hint:
             raise WriterError(f"the value gave {n} elements, its count said {rec.size_hint}")
         self._w(bytes(buf))
         self.keys_written += 1
+
+    @staticmethod
+    def _encode_plain_batch(buf: bytearray, t: int, batch: list, compress: bool, pack, s) -> None:
+        if t == op.T_LIST or t == op.T_SET:
+            buf += b"".join(encode_strings(batch, compress=compress))
+        elif t == op.T_HASH:
+            buf += b"".join(encode_strings([x for pair in batch for x in pair], compress=compress))
+        elif t == op.T_ZSET_2:
+            members = encode_strings([m for m, _ in batch], compress=compress)
+            for m, (_, sc) in zip(members, batch):
+                buf += m
+                buf += pack(sc)
+        else:
+            for m, sc in batch:
+                buf += s(m)
+                buf += rdb_text_double(sc)
 
     def write(self, item) -> None:
         """Write any reader item (model.Header is taken as the header)."""
