@@ -328,7 +328,10 @@ def read_strings(src: ByteSource, n: int, what="string", big: Optional[int] = No
         buf = src.buf
         pos = src.pos
         end = len(buf)
-        while left and pos < end:
+        done = len(out)
+        for _ in range(left):
+            if pos >= end:
+                break
             first = buf[pos]
             if first < 0x40:
                 e = pos + 1 + first
@@ -361,8 +364,8 @@ def read_strings(src: ByteSource, n: int, what="string", big: Optional[int] = No
             else:
                 break
             pos = e
-            left -= 1
         src.pos = pos
+        left -= len(out) - done
         if left:
             name = what if what.__class__ is str else what[(n - left) % len(what)]
             s = read_string(src, name)
@@ -370,6 +373,7 @@ def read_strings(src: ByteSource, n: int, what="string", big: Optional[int] = No
             left -= 1
             if big is not None and len(s) > big:
                 return out
+    return out
     return out
 
 
