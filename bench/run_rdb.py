@@ -173,7 +173,7 @@ def main():
                     H.save_runs(f"rdb-{path.stem}", runs, {"file_size": st.st_size, "file_mtime": st.st_mtime})
             runs.sort(key=lambda r: list(ROWS.values()).index(r.label) if r.label in ROWS.values() else 99)
             for r in runs:
-                kps = (keys / r.wall) if (keys and r.ok and r.wall) else None
+                kps = (keys / r.wall) if (keys and keys >= 100 and r.ok and r.wall) else None  # not for 1-key files
                 table.append([path.name, r.label, H.fmt(r.wall if r.ok else None, 1), H.fmt(r.mbps(), 1),
                               H.fmt(int(kps) if kps else None), H.fmt(r.rss_mb if r.ok else None, 0),
                               H.fmt(r.out_bytes / H.MB if r.out_bytes else None, 0),
