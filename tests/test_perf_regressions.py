@@ -277,3 +277,29 @@ def test_streaming_batches_with_huge_elements_same_values(monkeypatch):
     assert full[b"s"] == members and [m for m, _ in full[b"z"]] == members
     rep = verify_rdb("mem", data=data)
     assert rep.ok and rep.stats["keys"] == 4
+
+
+def test_ziplist_check_same_as_decode_on_mutations():
+    import random
+
+    from persistkit.kvencoding.ziplist import ziplist_check, ziplist_decode, ziplist_encode
+
+    rng = random.Random(11)
+    items = [b"a", 5, b"x" * 100, -300, 70000, b"y" * 5000, 2 ** 40, b"", -1, b"z" * 63, 12, b"w" * 300]
+    good = ziplist_encode(items)
+    assert ziplist_check(good, 100) == len(items)
+    blobs = [good, ziplist_encode([]), ziplist_encode(items[:3])]
+    for _ in range(3000):
+        b = bytearray(rng.choice(blobs))
+        for _ in range(rng.randint(1, 3)):
+            op = rng.random()
+            if op < 0.6 and b:
+                b[rng.randrange(len(b))] = rng.randrange(256)
+            elif op < 0.8 and len(b) > 1:
+                del b[rng.randrange(len(b)):][:rng.randint(1, 10)]
+            else:
+                b[rng.randrange(len(b) + 1):0] = bytes([rng.randrange(256)])
+        b = bytes(b)
+        for lzf in (False, True):
+            assert _outcome(ziplist_check, b, 1000, lzf=lzf) == \
+                _outcome(ziplist_decode, b, 1000, deep=True, lzf=lzf)

@@ -135,6 +135,64 @@ def ziplist_decode(blob, base: int = 0, *, deep: bool = True, lzf: bool = False)
     return out
 
 
+def ziplist_check(blob, base: int = 0, *, lzf: bool = False) -> int:
+    """``len(ziplist_decode(blob, base, deep=True, lzf=lzf))`` without building the
+    elements (verify): the same checks in the same order, the same FormatErrors."""
+    data = _as_bytes(blob)
+    tail, header_count = _check_header(data, base, lzf)
+    last = len(data) - 1
+    from_bytes = int.from_bytes
+    int_sizes = _INT_SIZES
+    count = 0
+    p = HEADER_SIZE
+    prev_size = 0
+    prev_start = -1
+    while p < last:
+        b = data[p]
+        if b < BIG_PREVLEN:
+            prevlen = b
+            h = p + 1
+        elif b == BIG_PREVLEN:
+            prevlen = from_bytes(data[p + 1:p + 5], "little")
+            h = p + 5
+        else:
+            raise blob_error(_KIND, "terminator before the end of the blob", base, p, lzf,
+                             expected="an entry", found="0xff")
+        if h >= last:
+            raise _overrun(base, p, h + 1, last, lzf)
+        if prevlen != prev_size:
+            raise blob_error(_KIND, "prevlen does not match the previous entry's size", base, p,
+                             lzf, expected=str(prev_size), found=str(prevlen))
+        e = data[h]
+        if e < 0x40:
+            end = h + 1 + e
+        elif e < 0x80:
+            end = h + 2 + (((e & 0x3F) << 8) | data[h + 1])
+        elif e < 0xC0:
+            end = h + 5 + from_bytes(data[h + 1:h + 5], "big")
+        elif 0xF1 <= e <= 0xFD:
+            end = h + 1
+        else:
+            size = int_sizes.get(e)
+            if size is None:
+                raise blob_error(_KIND, "invalid entry encoding byte", base, h, lzf,
+                                 expected="a ziplist encoding", found=f"0x{e:02x}")
+            end = h + 1 + size
+        if end > last:
+            raise _overrun(base, p, end, last, lzf)
+        prev_size = end - p
+        prev_start = p
+        p = end
+        count += 1
+    if prev_start >= 0 and prev_start != tail:
+        raise blob_error(_KIND, "zltail does not point at the last entry", base, 4, lzf,
+                         expected=str(prev_start), found=str(tail))
+    if header_count != COUNT_UNKNOWN and header_count != count:
+        raise blob_error(_KIND, "zllen does not match the number of entries", base, 8, lzf,
+                         expected=str(count), found=str(header_count))
+    return count
+
+
 def ziplist_count(blob, base: int = 0, *, lzf: bool = False) -> int:
     """Element count: zllen, or a walk over the entries when it says 65535."""
     data = _as_bytes(blob)

@@ -1290,9 +1290,10 @@ class RDBReader:
             c = _listpack_count(blob) if v2 else _ziplist_count(blob)
             node["count"] = c or 0
             return c or 0
-        if self.lean and v2:
+        if self.lean:
             # values=False: the same deep checks, no elements built
-            c = self._decode_blob(_blobs.listpack_count, blob, base) or 0
+            c = self._decode_blob(_blobs.listpack_count if v2 else _blobs.ziplist_count,
+                                  blob, base) or 0
             node["count"] = c
             return c
         items = self._decode_blob(_blobs.listpack if v2 else _blobs.ziplist, blob, base) or []
@@ -1638,6 +1639,10 @@ class _BlobCodecs:
     @staticmethod
     def listpack(blob: bytes, base: int, lzf: bool):
         return _lp.listpack_decode(blob, base, lzf=lzf)
+
+    @staticmethod
+    def ziplist_count(blob: bytes, base: int, lzf: bool):
+        return _zl.ziplist_check(blob, base, lzf=lzf)
 
     @staticmethod
     def listpack_count(blob: bytes, base: int, lzf: bool):
