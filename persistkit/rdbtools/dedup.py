@@ -94,7 +94,9 @@ class KeyRepeatFinder:
         return out
 
     def confirmer(self) -> "Confirmer":
-        return Confirmer(self.finish(), {})
+        candidates = self.finish()
+        self.buckets = self.filter = None  # the second walk needs only the candidates
+        return Confirmer(candidates, {})
 
 
 class RepeatFinder:
@@ -203,6 +205,9 @@ class RepeatFinder:
 
     # -- second walk -----------------------------------------------------------
     def confirmer(self) -> "Confirmer":
+        """The second walk's checker. The filter is released first: the second walk
+        needs only the candidates (so its own dict never adds to the filter's memory)."""
+        self.bits = None
         return Confirmer(self.candidates, self.reported)
 
 
