@@ -9,6 +9,18 @@ Normalized keyspace: ``{(db, key_bytes): {"type", "value", "expire_ms", "field_e
 with values normalized so that equal content compares equal whatever its encoding:
 sets sorted, hashes sorted by field, zsets in Redis order (score, member), streams
 as plain dicts (see ``_stream_norm``).
+
+Comparing "as of a moment" (live servers, wall-clock expiry): the corpus records
+absolute TTLs, many of which fall days after it was made (and some already in the
+past when the suite runs later).  A real server, or the engine with wall-clock
+expiry, drops keys and hash fields whose TTL has passed, so a comparison through
+one must be made as of a moment: take ``at = wall_clock_ms()`` *before* the data is
+loaded, then compare ``alive_at(got, at)`` with ``alive_at(want, at)``.  Both sides
+drop every key / hash field whose TTL is at or before ``at + LIVE_MARGIN_MS``, so a
+key that expires while the test runs cannot flake either way; everything that
+survives (values, types, TTLs) still compares exactly.  Offline comparisons (a
+reader or writer against expected.json) never use this: they stay strict.
+See tests/README.md.
 """
 
 from __future__ import annotations
@@ -16,6 +28,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import time
 from functools import lru_cache
 from pathlib import Path
 
@@ -167,6 +180,45 @@ def expected_keyspace(folder, state: str = "snapshot") -> dict:
             "expire_ms": k["expire_at_ms"],
             "field_expires": {bstr(f, root): ms for f, ms in fe} if fe else None,
         }
+    return out
+
+
+# ---------------------------------------------------------------------------
+# comparing as of a moment (live servers, wall-clock expiry)
+
+#: Keys/fields expiring within this long after the reference moment are dropped from
+#: both sides: longer than any single live comparison takes (on a slow shared machine).
+LIVE_MARGIN_MS = 120_000
+
+
+def wall_clock_ms() -> int:
+    """The wall clock in ms, the reference a live server's expiry uses (take it before loading)."""
+    return int(time.time() * 1000)
+
+
+def alive_at(keyspace: dict, at_ms: int, *, margin_ms: int = LIVE_MARGIN_MS) -> dict:
+    """The part of a normalized keyspace still alive at ``at_ms + margin_ms``.
+
+    Drops keys whose ``expire_ms`` is at or before the cutoff, and hash fields whose
+    field TTL is (a hash left with no field is dropped too, as the server deletes it).
+    Apply it to BOTH the expected and the actual keyspace of a comparison made through
+    a live server or wall-clock expiry; never to an offline comparison.
+    """
+    cutoff = at_ms + margin_ms
+    out = {}
+    for k, v in keyspace.items():
+        if v["expire_ms"] is not None and v["expire_ms"] <= cutoff:
+            continue
+        fe = v.get("field_expires")
+        if fe:
+            gone = {f for f, ms in fe.items() if ms is not None and ms <= cutoff}
+            if gone:
+                value = [(f, x) for f, x in v["value"] if f not in gone]
+                if not value:
+                    continue
+                kept = {f: ms for f, ms in fe.items() if f not in gone}
+                v = {**v, "value": value, "field_expires": kept or None}
+        out[k] = v
     return out
 
 

@@ -10,8 +10,8 @@ import subprocess
 
 import pytest
 
-from corpus import (REAL, diff_keyspaces, expected_functions, expected_keyspace, load_expected,
-                    normalize_value, real_ids)
+from corpus import (REAL, alive_at, diff_keyspaces, expected_functions, expected_keyspace, load_expected,
+                    normalize_value, real_ids, wall_clock_ms)
 from persistkit.rdbtools.export import export_rdb
 from realredis import RedisServer, read_keyspace, redis_binary
 
@@ -117,6 +117,7 @@ def _strip_pre7_metadata(got: dict, want: dict) -> None:
 def test_resp_export_rebuilds_keyspace_in_real_redis(folder, tmp_path):
     payload = _export(folder, "resp")
     redis_binary("redis-cli")
+    at = wall_clock_ms()  # the server expires corpus TTLs by its clock: compare as of now
     with RedisServer(tmp_path / "r") as server:
         proc = subprocess.run(["redis-cli", "-p", str(server.port), "--pipe"], input=payload,
                               capture_output=True, timeout=120)
@@ -124,7 +125,8 @@ def test_resp_export_rebuilds_keyspace_in_real_redis(folder, tmp_path):
         assert b"errors: 0" in proc.stdout, proc.stdout
         got = _normalize_for_replay(read_keyspace(server))
         funcs = server.client().execute_command("FUNCTION", "LIST", "WITHCODE")
-    want = _normalize_for_replay(expected_keyspace(folder))
+    got = alive_at(got, at)
+    want = alive_at(_normalize_for_replay(expected_keyspace(folder)), at)
     _strip_pre7_metadata(got, want)
     assert diff_keyspaces(got, want) == []
     libs = [f if isinstance(f, dict) else dict(zip(f[0::2], f[1::2])) for f in funcs]
