@@ -17,4 +17,7 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
 .venv/bin/python -m pip install -q -e '.[test,lzf]' 2>/dev/null || .venv/bin/python -m pip install -q -e '.[test]'
+# Byte-compile once: environments with PYTHONDONTWRITEBYTECODE=1 would otherwise
+# recompile every module in every subprocess the tests and the tour start.
+.venv/bin/python -m compileall -q persistkit >/dev/null 2>&1 || true
 exec .venv/bin/python -m pytest -q "$@"
