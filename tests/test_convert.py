@@ -12,13 +12,13 @@ import gzip
 import io
 import json
 import os
-import time
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
-from corpus import REAL, diff_keyspaces, expected_functions, expected_keyspace, keyspace_from_records, real_folders
+from corpus import (REAL, alive_at, diff_keyspaces, expected_functions, expected_keyspace, keyspace_from_records,
+                    real_folders, wall_clock_ms)
 from realredis import load_rdb_into_redis, read_keyspace
 from persistkit.cli import main
 from persistkit.rdbtools import model
@@ -84,11 +84,6 @@ def test_allow_loss_writes_and_prints_the_same_report(tmp_path):
 # -- the server is the oracle --------------------------------------------------------
 
 
-def _live(ks: dict, now_ms: int) -> dict:
-    """Keys a server loading now keeps (it drops keys whose TTL has passed)."""
-    return {k: v for k, v in ks.items() if v["expire_ms"] is None or v["expire_ms"] > now_ms + 120_000}
-
-
 def _normalize_streams(got: dict, want: dict, target_version: int) -> None:
     for k, w in want.items():
         g = got.get(k)
@@ -122,13 +117,14 @@ def test_converted_file_loads_into_redis_70_with_the_expected_keyspace(folder, t
     r = run("convert", folder / "dump.rdb", "-o", out, "--rdb-version", target, "--allow-loss", "--json",
             "--encodings", encodings)
     assert r.exit_code == 0, r.output
-    now = int(time.time() * 1000)
-    want = _live(expected_keyspace(folder), now)
+    at = wall_clock_ms()  # the server drops keys whose TTL passed by its clock: compare as of now
+    want = expected_keyspace(folder)
     for v in want.values():
         v["field_expires"] = None  # listed in the loss report below RDB 12; no 7.0 reports them
+    want = alive_at(want, at)      # (after the line above: without field TTLs no field expires)
     server = load_rdb_into_redis(out, tmp_path / "srv")
     try:
-        got = _live(read_keyspace(server), now)
+        got = alive_at(read_keyspace(server), at)
         funcs = server.client().execute_command("FUNCTION", "LIST", "WITHCODE")
     finally:
         server.stop()

@@ -11,7 +11,8 @@ import time
 import pytest
 from click.testing import CliRunner
 
-from corpus import diff_keyspaces, expected_functions, expected_keyspace, load_expected, real_folders
+from corpus import (alive_at, diff_keyspaces, expected_functions, expected_keyspace, load_expected, real_folders,
+                    wall_clock_ms)
 from persistkit.aoftools.writer import write_resp_file
 from persistkit.cli import main
 from realredis import read_keyspace
@@ -27,12 +28,6 @@ def run(*args):
 
 def used_dbs(state) -> list:
     return sorted({db for db, _ in state})
-
-
-def live_view(state: dict, now_ms: int) -> dict:
-    """What a server that loads the state at ``now_ms`` shows: keys whose TTL has passed
-    are dropped on load (rdbLoad skips expired keys on a master)."""
-    return {k: v for k, v in state.items() if v["expire_ms"] is None or v["expire_ms"] > now_ms}
 
 
 STREAM_V2_META = ("entries_added", "max_deleted_entry_id", "recorded_first_entry_id")
@@ -67,11 +62,11 @@ def test_merged_aof_set_loads_into_redis_70(folder, aof, tmp_path, start_redis):
     r = run("merge", folder / aof, "-o", out, "--rdb-version", "10"
             if load_expected(folder)["rdb_version"] >= 10 else "9", "--compat", compat)
     assert r.exit_code == 0, r.output
-    loaded_at = int(time.time() * 1000)
+    at = wall_clock_ms()  # the server drops keys whose TTL passed by its clock: compare as of now
     server = start_redis(work)
     want = expected_keyspace(folder, aof)
-    got = read_keyspace(server, dbs=used_dbs(want))
-    want = live_view(want, loaded_at)
+    got = alive_at(read_keyspace(server, dbs=used_dbs(want)), at)
+    want = alive_at(want, at)
     blank_pre70_stream_meta(got, want)
     assert diff_keyspaces(got, want, consumer_times_wildcard=True) == []
     names = sorted(code.split(b"name=")[1].split()[0] for code in (expected_functions(folder, aof) or []))
@@ -96,6 +91,7 @@ def test_replay_to_redis_equals_replay_to_file(tmp_path, start_redis):
     work.mkdir()
     r = run("replay", folder / "aof-hybrid", "-o", work / "dump.rdb", "--skip", "FLUSHDB")
     assert r.exit_code == 0, r.output
+    at = wall_clock_ms()  # both servers expire corpus TTLs by their clock: compare as of now
     from_file = start_redis(work)
     live = start_redis(tmp_path / "live")
     r = run("replay", folder / "aof-hybrid", "--to", live.url, "--skip", "FLUSHDB", "--json")
@@ -103,8 +99,8 @@ def test_replay_to_redis_equals_replay_to_file(tmp_path, start_redis):
     doc = json.loads(r.output)
     assert doc["output"]["errors"] == 0 and doc["output"]["payload_rdb_version"] == 10
     assert doc["output"]["keys_sent"] == doc["replay"]["keys"] > 100
-    a = read_keyspace(from_file)
-    b = read_keyspace(live)
+    a = alive_at(read_keyspace(from_file), at)
+    b = alive_at(read_keyspace(live), at)
     assert len(a) > 100
     assert diff_keyspaces(b, a) == []
     assert library_names(from_file) == library_names(live) and len(library_names(live)) == 2
@@ -146,10 +142,10 @@ def test_replayed_aof_directory_loads_into_redis(tmp_path, start_redis):
     r = run("replay", folder / "aof-plain", "-o", work / "appendonlydir", "--format", "aof",
             "--compat", "7.0")
     assert r.exit_code == 0, r.output
-    loaded_at = int(time.time() * 1000)
+    at = wall_clock_ms()
     server = start_redis(work, appendonly=True)
-    want = live_view(expected_keyspace(folder, "aof-plain"), loaded_at)
-    got = read_keyspace(server, dbs=used_dbs(want))
+    want = alive_at(expected_keyspace(folder, "aof-plain"), at)
+    got = alive_at(read_keyspace(server, dbs=used_dbs(want)), at)
     assert diff_keyspaces(got, want, consumer_times_wildcard=True) == []
     shutil.rmtree(work, ignore_errors=True)
 
@@ -163,6 +159,7 @@ def test_resp_stream_piped_into_redis_gives_the_plain_rewrite_state(tmp_path, st
 
     folder = next(f for f in FOLDERS if f.name == "redis-7.0.15")
     resp = tmp_path / "state.resp"
+    at = wall_clock_ms()
     r = run("replay", folder / "aof-hybrid", "--resp", resp)
     assert r.exit_code == 0, r.output
     live = start_redis(tmp_path / "live")
@@ -170,9 +167,8 @@ def test_resp_stream_piped_into_redis_gives_the_plain_rewrite_state(tmp_path, st
         done = subprocess.run([redis_binary("redis-cli"), "-p", str(live.port), "--pipe"], stdin=fh,
                               capture_output=True, timeout=60)
     assert done.returncode == 0 and b"errors: 0" in done.stdout, done.stdout
-    loaded_at = int(time.time() * 1000)
-    want = live_view(expected_keyspace(folder, "aof-plain"), loaded_at)
-    got = read_keyspace(live, dbs=used_dbs(want))
+    want = alive_at(expected_keyspace(folder, "aof-plain"), at)
+    got = alive_at(read_keyspace(live, dbs=used_dbs(want)), at)
     assert diff_keyspaces(got, want, consumer_times_wildcard=True) == []
     assert len(library_names(live)) == 2
 
