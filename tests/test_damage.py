@@ -181,8 +181,8 @@ def check_aof(path: Path, tmp_path: Path) -> tuple[bool, int | None]:
         copy.mkdir()
         target = copy / path.name
         shutil.copyfile(path, target)
-    p = subprocess.run([redis_binary("redis-check-aof"), str(target)], capture_output=True, text=True, timeout=60)
-    text = p.stdout + p.stderr
+    p = subprocess.run([redis_binary("redis-check-aof"), str(target)], capture_output=True, timeout=60)
+    text = (p.stdout + p.stderr).decode("utf-8", "replace")   # it echoes the damaged bytes
     ups = re.findall(r"ok_up_to=(\d+)", text)
     return p.returncode == 0, int(ups[-1]) if ups else None
 
