@@ -82,8 +82,11 @@ class World:
         self.aof = {}
         for preamble in ("yes", "no"):
             work = root / f"aof-{preamble}"
+            # appendfsync always: with everysec a pending background fsync lets the server
+            # postpone the write() of the AOF buffer (flushAppendOnlyFile) while replies
+            # still go out, so a copy could miss the last writes the keyspace read shows
             with RedisServer(work, "--aof-use-rdb-preamble", preamble, "--aof-timestamp-enabled", "yes",
-                             appendonly=True) as server:
+                             "--appendfsync", "always", appendonly=True) as server:
                 client = server.client()
                 gen = KeyspaceGen(seed + 7919)
                 gen.fill(client)
@@ -92,8 +95,8 @@ class World:
                 gen.mutate(client, 150)
                 wait_persistence_idle(client)
                 live = read_keyspace(server)
-                # every reply has been sent after its write() to the AOF (beforeSleep), so the
-                # copy holds everything the keyspace read shows
+                # every reply is sent after its write()+fsync to the AOF (beforeSleep), so
+                # the copy holds everything the keyspace read shows
                 copy = root / f"aof-{preamble}-copy"
                 shutil.copytree(work / "appendonlydir", copy)
                 self.aof[preamble] = (copy, live)
@@ -159,8 +162,9 @@ def blank_consumer_seen_times(got: dict, want: dict) -> None:
                         c["seen_time_ms"] = None
 
 
-@pytest.mark.parametrize("args", [("--rdb-version", "9", "--allow-loss"), ("--rdb-version", "10", "--encodings", "server")],
-                         ids=["v9", "v10-server"])
+@pytest.mark.parametrize("args", [("--rdb-version", "8", "--allow-loss"), ("--rdb-version", "9", "--allow-loss"),
+                                  ("--rdb-version", "10", "--encodings", "server")],
+                         ids=["v8", "v9", "v10-server"])
 def test_converted_snapshot_loads_into_real_server(world, tmp_path, args):
     out = tmp_path / "conv.rdb"
     r = run("convert", world.rdb, "-o", out, *args)
@@ -168,9 +172,22 @@ def test_converted_snapshot_loads_into_real_server(world, tmp_path, args):
     assert run("verify", out).exit_code == 0
     got = loaded_keyspace(out, tmp_path / "srv")
     want = live_only(world.live)
-    if args[1] == "9":
+    if args[1] in ("8", "9"):
         blank_stream_v2_meta(got, want)
+    if args[1] == "8":   # streams arrived with RDB 9: --allow-loss leaves them out
+        want = {k: v for k, v in want.items() if v["type"] != "stream"}
     assert diff_keyspaces(got, want) == []
+
+
+@pytest.mark.parametrize("version", ["11", "12"])
+def test_converted_to_newer_versions_reads_back_equal(world, tmp_path, version):
+    """RDB 11/12 (7.2 / 7.4) cannot load into 7.0: our own reader is the check there."""
+    out = tmp_path / "conv.rdb"
+    r = run("convert", world.rdb, "-o", out, "--rdb-version", version)
+    assert r.exit_code == 0, r.output
+    assert run("verify", out).exit_code == 0
+    got = keyspace_from_records(read_rdb(out.read_bytes()))
+    assert diff_keyspaces(got, world.live) == []
 
 
 def blank_stream_v2_meta(got: dict, want: dict) -> None:
