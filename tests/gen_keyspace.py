@@ -173,6 +173,8 @@ class KeyspaceGen:
         n = r.choice([1, 2, 5, 10, 40, 150])
         for _ in range(n):
             vals = [self.blob() if r.random() < 0.9 else self.big_string() for _ in range(r.randrange(1, 4))]
+            if r.random() < 0.15:
+                vals.append(b"pivot")
             (pipe.lpush if r.random() < 0.5 else pipe.rpush)(key, *vals)
         self.list_edits(pipe, key, r.randrange(0, 6))
 
@@ -181,12 +183,14 @@ class KeyspaceGen:
         for _ in range(n):
             op = r.random()
             if op < 0.25:
-                pipe.execute_command("LREM", key, r.choice([0, 1, -1, 2]), self.blob())
+                pipe.execute_command("LREM", key, r.choice([0, 1, -1, 2]), r.choice([b"pivot", self.blob()]))
             elif op < 0.45:
                 # LSET on index 0 always exists while the key lives
                 pipe.execute_command("LSET", key, 0, self.blob())
             elif op < 0.65:
-                pipe.execute_command("LINSERT", key, r.choice(["BEFORE", "AFTER"]), self.blob(), self.blob())
+                # "pivot" is pushed into lists now and then so that LINSERT / LREM really hit
+                pipe.execute_command("LINSERT", key, r.choice(["BEFORE", "AFTER"]), b"pivot",
+                                     self.blob() if r.random() < 0.8 else self.big_string())
             elif op < 0.8:
                 pipe.execute_command(r.choice(["LPOP", "RPOP"]), key)
             elif op < 0.9:
