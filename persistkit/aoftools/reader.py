@@ -39,6 +39,8 @@ from persistkit.kvencoding.fileio import InputError, input_size, open_input
 from persistkit.kvencoding.resp import CommandParser
 from persistkit.kvencoding.source import ByteSource
 
+from persistkit.rdbtools import model as rdbmodel
+
 from . import model
 from .manifest import Manifest, parse_manifest
 from .model import AOFCommand, AOFPart, AOFSet
@@ -53,6 +55,25 @@ class MissingPartError(FormatError):
 def _read_small(path: str, limit: int = 1 << 20) -> bytes:
     with open(path, "rb") as fh:
         return fh.read(limit + 1)
+
+
+def preamble_flag(path) -> Optional[bool]:
+    """What an RDB's own ``aof-preamble`` aux field says (rdb.c rdbSaveInfoAuxFields):
+    True for the preamble of a single-file AOF, False for a plain snapshot, None when
+    the field is absent (older servers, other writers) or the header cannot be read."""
+    from persistkit.rdbtools.reader import RDBReader
+
+    try:
+        with open_input(path) as stream:
+            for item in RDBReader(stream, decode=False):
+                if isinstance(item, rdbmodel.Aux):
+                    if item.key == b"aof-preamble":
+                        return item.value == b"1"
+                elif not isinstance(item, rdbmodel.Header):
+                    return None
+    except FormatError:
+        return None
+    return None
 
 
 def content_format(path: str) -> tuple[str, Optional[int]]:

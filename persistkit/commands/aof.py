@@ -18,23 +18,12 @@ def _is_hybrid_aof(path: str) -> bool:
     """An RDB that is the preamble of a single-file AOF: its aux fields say so
     (``aof-preamble`` = 1, rdb.c rdbSaveInfoAuxFields), or RESP bytes follow its trailer.
     False for a plain RDB (and for a damaged one that does not say so)."""
-    from persistkit.aoftools.reader import resolve_aof
+    from persistkit.aoftools.reader import preamble_flag, resolve_aof
     from persistkit.aoftools.verify import check_part
-    from persistkit.kvencoding.errors import FormatError
-    from persistkit.kvencoding.fileio import open_input
-    from persistkit.rdbtools import model
-    from persistkit.rdbtools.reader import RDBReader
 
-    try:
-        with open_input(path) as stream:
-            for item in RDBReader(stream, decode=False):
-                if isinstance(item, model.Aux):
-                    if item.key == b"aof-preamble":
-                        return item.value == b"1"
-                elif not isinstance(item, model.Header):
-                    break
-    except FormatError:
-        pass
+    flag = preamble_flag(path)
+    if flag is not None:
+        return flag
     part = resolve_aof(path).parts[0]
     res = check_part(part, quick=True)
     return res.preamble_end is not None and (part.size or 0) > res.preamble_end

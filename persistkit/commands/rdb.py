@@ -44,24 +44,10 @@ def _kind(path: str) -> str:
 
 
 def _is_aof_preamble(path: str) -> bool:
-    """An RDB written as the preamble of a single-file AOF says so in its aux fields
-    (``aof-preamble`` = 1, rdbSaveInfoAuxFields); RESP commands follow its trailer."""
-    from persistkit.kvencoding.errors import FormatError
-    from persistkit.kvencoding.fileio import open_input
-    from persistkit.rdbtools import model
-    from persistkit.rdbtools.reader import RDBReader
+    """An RDB written as the preamble of a single-file AOF says so in its aux fields."""
+    from persistkit.aoftools.reader import preamble_flag
 
-    try:
-        with open_input(path) as stream:
-            for item in RDBReader(stream, decode=False):
-                if isinstance(item, model.Aux):
-                    if item.key == b"aof-preamble":
-                        return item.value == b"1"
-                elif not isinstance(item, model.Header):
-                    return False
-    except FormatError:
-        return False
-    return False
+    return preamble_flag(path) is True
 
 
 def _aof(module: str, name: str, what: str):
