@@ -36,7 +36,7 @@ import shutil
 import tempfile
 from typing import BinaryIO, Iterable, Optional
 
-from persistkit.kvencoding.fileio import _fsync_dir, atomic_output
+from persistkit.kvencoding.fileio import atomic_output, fsync_dir
 from persistkit.kvencoding.resp import encode_annotation_ts, encode_command
 
 from .manifest import (TYPE_BASE, TYPE_INCR, AOFInfo, Manifest, base_name, format_manifest,
@@ -180,7 +180,7 @@ class MultiPartWriter:
             if os.path.isdir(self.out_dir):
                 os.rmdir(self.out_dir)  # empty (checked on entry)
             os.rename(self.tmp, self.out_dir)
-            _fsync_dir(os.path.dirname(self.out_dir))
+            fsync_dir(os.path.dirname(self.out_dir))
         except BaseException:
             shutil.rmtree(self.tmp, ignore_errors=True)
             raise

@@ -195,7 +195,7 @@ def atomic_output(path: str | os.PathLike, *, compress: bool | None = None) -> I
         os.fsync(raw.fileno())
         raw.close()
         os.replace(tmp, target)
-        _fsync_dir(folder)
+        fsync_dir(folder)
     except BaseException:
         try:
             raw.close()
@@ -214,9 +214,10 @@ def _current_umask() -> int:
     return mask
 
 
-def _fsync_dir(folder: str) -> None:
+def fsync_dir(folder: str) -> None:
+    """Make a rename or a new file in ``folder`` durable (best effort)."""
     try:
-        dfd = os.open(folder, os.O_RDONLY)
+        dfd = os.open(folder or ".", os.O_RDONLY)
     except OSError:
         return
     try:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from typing import Optional
 
+from ..kvencoding.fileio import fsync_dir  # noqa: F401  (used here and by aof.py)
 from ..rdbtools.writer import RDBWriter
 
 REDIS_VER = b"7.0.15"
@@ -44,19 +45,6 @@ def _used_memory() -> int:
             return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
     except (OSError, ValueError, IndexError):
         return 0
-
-
-def fsync_dir(path: str) -> None:
-    try:
-        fd = os.open(path or ".", os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def save_rdb_file(ks, path: str, *, version: int = 10, tmp_name: Optional[str] = None, **kw) -> int:
