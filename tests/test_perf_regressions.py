@@ -303,3 +303,107 @@ def test_ziplist_check_same_as_decode_on_mutations():
         for lzf in (False, True):
             assert _outcome(ziplist_check, b, 1000, lzf=lzf) == \
                 _outcome(ziplist_decode, b, 1000, deep=True, lzf=lzf)
+
+
+def _aof_check_reference(data: bytes, chunk: int):
+    """verify's RESP check written directly over CommandParser (the exact parser), as it
+    was before the fast framing scan: the oracle for test_aof_fast_scan_*."""
+    from persistkit.kvencoding.errors import FormatError, TruncatedError
+    from persistkit.kvencoding.resp import CommandParser
+    from persistkit.kvencoding.source import ByteSource
+
+    src = ByteSource(io.BytesIO(data), size=len(data), chunk=chunk)
+    parser = CommandParser(src, heads_only=True)
+    pos, multi, multi_at, problem = src.tell(), 0, None, None
+    cmds = blocks = notes = 0
+    times = []
+    try:
+        for offset, item in parser.items():
+            if not multi:
+                pos = offset
+            if type(item) is not list:
+                notes += 1
+                if item.timestamp is not None:
+                    times.append(item.timestamp)
+                continue
+            cmds += 1
+            if item and len(item[0]) >= 4 and item[0][:5].lower() in (b"multi", b"exec", b"exec\0"):
+                name = item[0].split(b"\0", 1)[0].lower()
+                if name == b"multi":
+                    if multi:
+                        problem = ("unexpected-multi", offset)
+                        break
+                    multi, multi_at = 1, offset
+                elif name == b"exec":
+                    if not multi:
+                        problem = ("unexpected-exec", offset)
+                        break
+                    multi = 0
+                    blocks += 1
+        else:
+            if multi:
+                problem = ("multi-without-exec", multi_at)
+            else:
+                pos = parser.end
+    except FormatError as exc:
+        if not multi:
+            pos = parser.start
+        problem = ("truncated" if isinstance(exc, TruncatedError) else "format-error", exc.offset,
+                   exc.message, exc.expected, exc.found)
+    return (problem, pos, cmds, blocks, notes, times[:1] + times[-1:])
+
+
+def _aof_check_fast(data: bytes, chunk: int):
+    from persistkit.aoftools import model as aofmodel
+    from persistkit.aoftools.verify import PartResult, _check_resp
+    from persistkit.kvencoding.source import ByteSource
+
+    part = aofmodel.AOFPart(path="mem", name="mem", role=aofmodel.ROLE_INCR, size=len(data))
+    res = PartResult(part)
+    _check_resp(ByteSource(io.BytesIO(data), size=len(data), chunk=chunk), res)
+    problem = None
+    if res.problem is not None:
+        code, _, offset, exc = res.problem
+        problem = (code, offset) if exc is None else (code, offset, exc.message, exc.expected,
+                                                      exc.found)
+    times = [] if res.first_time is None else [res.first_time, res.last_time]
+    return (problem, res.ok_up_to, res.commands, res.multi_blocks, res.annotations, times)
+
+
+def test_aof_fast_scan_same_verdict_as_exact_parser_on_mutations():
+    """verify's fast framing (regex runs of small bulks, straight over the window) must
+    give the exact parser's verdict, offsets, messages and counts on any bytes: cut,
+    flipped, inserted, over window edges (tiny chunks), with MULTI/EXEC, annotations,
+    long and oddly written lengths."""
+    import random
+
+    from persistkit.kvencoding.resp import encode_command
+
+    rng = random.Random(7)
+    cmds = [
+        [b"SELECT", b"0"], [b"SET", b"k", b"v" * 201], [b"MULTI"], [b"INCR", b"n"], [b"EXEC"],
+        [b"RPUSH", b"l"] + [b"%d" % i for i in range(70)], [b"SET", b"big", b"x" * 1500],
+        [b"exec\0junk"], [b"Multi"], [b"EXEC"], [b"DEL", b"", b"a\r\nb"], [b"MULTIX", b"1"],
+        [b"HSET", b"h"] + [b"f%d" % i for i in range(9)], [b"PING"],
+    ]
+    good = b"".join(encode_command(c) for c in cmds[:5]) + b"#TS:1700000000\r\n" + \
+        b"".join(encode_command(c) for c in cmds[5:]) + b"*0\r\n#TS:1700000005\r\n" + \
+        b"*2\r\n$03\r\nSET\r\n$ 1\r\nk\r\n" + encode_command([b"GET", b"k"])
+    variants = [good, good.replace(b"*1\r\n$4\r\nEXEC", b"*1\r\n$4\r\nPING", 1),
+                encode_command([b"EXEC"]) + good, good + encode_command([b"MULTI"]),
+                good.replace(b"$5\r\nMulti", b"$5\r\nMULTI")]
+    for base in variants:
+        for chunk in (7, 64, 1 << 20):
+            assert _aof_check_fast(base, chunk) == _aof_check_reference(base, chunk)
+    for _ in range(1500):
+        b = bytearray(rng.choice(variants))
+        op = rng.random()
+        if op < 0.3:
+            del b[rng.randrange(len(b)):]
+        elif op < 0.7:
+            b[rng.randrange(len(b))] = rng.choice(b"*$#\r\n0123456789x\0 -")
+        else:
+            b[rng.randrange(len(b) + 1):0] = bytes([rng.choice(b"*$\r\n19")])
+        b = bytes(b)
+        chunk = rng.choice((5, 33, 4096, 1 << 20))
+        assert _aof_check_fast(b, chunk) == _aof_check_reference(b, chunk), (b, chunk)

@@ -29,6 +29,7 @@ happens to start with ``file`` (the tool's ``fileIsManifest`` scans every line).
 from __future__ import annotations
 
 import os
+import re
 from typing import Optional
 
 from persistkit.kvencoding.errors import FormatError, TruncatedError
@@ -105,59 +106,186 @@ def check_part(part: AOFPart, *, quick: bool = False, allow_preamble: bool = Tru
     return res
 
 
+_ARGC = re.compile(rb"\*(\d{1,18})\r\n").match
+_BULK = re.compile(rb"\$(\d{1,18})\r\n").match
+_MULTI_EXEC = (b"multi", b"exec", b"exec\0")
+
+
+def _bulk_trie(prefix: str = "") -> str:
+    """Regex (after the ``$``) for one bulk string ``<L>\\r\\n<L bytes>\\r\\n`` with L
+    written in at most 3 plain digits: the digits as a trie, so the regex engine picks the
+    one branch that fits the length without trying the others."""
+    branches = []
+    if prefix:
+        branches.append(r"\r\n" + (".{%d}" % int(prefix)) + r"\r\n")
+    if prefix != "0" and len(prefix) < 3:
+        for d in "0123456789":
+            branches.append(d + _bulk_trie(prefix + d))
+    return "(?:" + "|".join(branches) + ")"
+
+
+_BULK_ONE = _bulk_trie()
+_BULK_RUNS: dict = {}  # k (a power of two) -> match of exactly k small bulk strings
+_BULK_RUN_MAX = 4096  # longer commands are framed argument by argument
+
+
+def _bulk_run(k: int):
+    """``match`` of exactly ``k`` consecutive small bulk strings. Compiling the trie costs
+    ~15 ms, so only powers of two are compiled (lazily) and other counts are chained."""
+    m = _BULK_RUNS.get(k)
+    if m is None:
+        m = re.compile((r"(?:\$%s){%d}" % (_BULK_ONE, k)).encode(), re.DOTALL).match
+        _BULK_RUNS[k] = m
+    return m
+
+
+def _frame_bulks(buf: bytes, q: int, k: int) -> int:
+    """Index after ``k`` small bulk strings framed from ``q``, or -1 when they are not all
+    of the usual shape (or not all in ``buf``)."""
+    while k:
+        step = 1 << (k.bit_length() - 1)
+        m = _bulk_run(step)(buf, q)
+        if m is None:
+            return -1
+        q = m.end()
+        k -= step
+    return q
+
+
+class _Stop(Exception):
+    """A MULTI/EXEC problem ends the check of this file (internal)."""
+
+
 def _check_resp(src, res: PartResult) -> None:
-    parser = CommandParser(src, heads_only=True)  # only the command names are looked at
-    pos = src.tell()
+    """Walk the RESP part of one file.
+
+    The common case (``*N``/``$L`` lines of plain digits, each bulk followed by CRLF, the
+    whole command inside the current window) is framed here, straight over the
+    ByteSource window, without building per-command objects. Anything else (an
+    annotation, a command cut by the window's end, the end of the input, any byte that
+    is not the usual framing) is read by the exact parser (CommandParser), one item at
+    a time, so errors, offsets and "valid up to" are exactly what it gives.
+    """
     multi = 0
     multi_at = None
+    commands = 0
+    argc_match = _ARGC
+    bulk = _BULK
+    crlf = b"\r\n"
+    mx = _MULTI_EXEC
+    frame_bulks = _frame_bulks
+    end = src.tell()  # just after the last complete item
     try:
-        for offset, item in parser.items():
-            if not multi:
-                pos = offset
-            if type(item) is not list:
-                res.annotations += 1
-                if item.timestamp is not None:
-                    if res.first_time is None:
-                        res.first_time = item.timestamp
-                    res.last_time = item.timestamp
-                continue
-            res.commands += 1
-            if item:
-                head = item[0]
-                if len(head) >= 4 and head[:5].lower() in (b"multi", b"exec", b"exec\0"):
-                    # processRESP compares C strings: the name ends at a NUL byte
-                    name = head.split(b"\0", 1)[0].lower()
-                    if name == b"multi":
-                        if multi:
-                            res.problem = ("unexpected-multi", "MULTI inside a MULTI block", offset, None)
+        while True:
+            # ---- fast framing over the current window
+            buf = src.buf
+            p = src.pos
+            n = len(buf)
+            while p < n:
+                m = argc_match(buf, p)
+                if m is None:
+                    break
+                argc = int(m.group(1))
+                q = m.end()
+                head_at = -1
+                if argc:
+                    m = bulk(buf, q)
+                    if m is None:
+                        break
+                    h = m.end()
+                    r = h + int(m.group(1))
+                    if buf[r:r + 2] != crlf:
+                        break
+                    if buf[h] in b"meME" and r - h >= 4 and buf[h:r][:5].lower() in mx:
+                        head_at = h
+                        head_end = r
+                    q = r + 2
+                    if 1 < argc <= _BULK_RUN_MAX:
+                        e = frame_bulks(buf, q, argc - 1)
+                        if e >= 0:
+                            q = e
+                            argc = 1  # all framed: skip the loop below
+                    for _ in range(argc - 1):
+                        m = bulk(buf, q)
+                        if m is None:
                             break
-                        multi = 1
-                        multi_at = offset
-                    elif name == b"exec":
-                        if multi != 1:
-                            res.problem = ("unexpected-exec", "EXEC without MULTI", offset, None)
+                        r = m.end() + int(m.group(1))
+                        if buf[r:r + 2] != crlf:
                             break
-                        multi = 0
-                        res.multi_blocks += 1
+                        q = r + 2
+                    else:
+                        m = True
+                    if m is not True:
+                        break
+                commands += 1
+                if head_at >= 0:  # rare: a MULTI or an EXEC (or a name starting so)
+                    src.pos = q
+                    end = src.base + q
+                    multi, multi_at = _multi_exec(res, buf[head_at:head_end], src.base + p,
+                                                  multi, multi_at)
+                p = q
+            src.pos = p
+            end = src.base + p
+            # ---- one item through the exact parser
+            parser = CommandParser(src, heads_only=True)
+            for offset, item in parser.items():
+                end = parser.end
+                if type(item) is not list:
+                    res.annotations += 1
+                    if item.timestamp is not None:
+                        if res.first_time is None:
+                            res.first_time = item.timestamp
+                        res.last_time = item.timestamp
+                    break
+                commands += 1
+                if item:
+                    head = item[0]
+                    if len(head) >= 4 and head[:5].lower() in mx:
+                        multi, multi_at = _multi_exec(res, head, offset, multi, multi_at)
+                # "*0" is accepted by redis-check-aof (the server's loader would refuse it)
+                break
             else:
-                pass  # "*0": accepted by redis-check-aof (the server's loader would refuse it)
-        else:
-            if multi:
-                res.problem = ("multi-without-exec", "the file ends inside a MULTI block (no EXEC)",
-                               multi_at, None)
-            else:
-                pos = parser.end
+                # the end of the input
+                if multi:
+                    res.problem = ("multi-without-exec",
+                                   "the file ends inside a MULTI block (no EXEC)", multi_at, None)
+                    pos = multi_at
+                else:
+                    pos = end
+                break
+    except _Stop:
+        code, _, offset, _ = res.problem
+        pos = multi_at if code == "unexpected-multi" else offset
     except FormatError as exc:
-        if not multi:
-            pos = parser.start
+        pos = multi_at if multi else parser.start
         exc.with_context(file=res.part.name)
         code = "truncated" if isinstance(exc, TruncatedError) else "format-error"
         msg = ("the last command is cut by the end of the file" if code == "truncated"
                else exc.message)
         res.problem = (code, msg, exc.offset, exc)
+    res.commands += commands
     res.ok_up_to = pos
     if res.size is None:
-        res.size = parser.end if res.problem is None else max(parser.end, pos)
+        res.size = end if res.problem is None else max(end, pos)
+
+
+def _multi_exec(res: PartResult, head: bytes, offset: int, multi: int, multi_at):
+    """MULTI/EXEC bookkeeping for one command whose name may be one of them:
+    (multi, multi_at) after it, or _Stop with ``res.problem`` set."""
+    # processRESP compares C strings: the name ends at a NUL byte
+    name = head.split(b"\0", 1)[0].lower()
+    if name == b"multi":
+        if multi:
+            res.problem = ("unexpected-multi", "MULTI inside a MULTI block", offset, None)
+            raise _Stop
+        return 1, offset
+    if name == b"exec":
+        if multi != 1:
+            res.problem = ("unexpected-exec", "EXEC without MULTI", offset, None)
+            raise _Stop
+        res.multi_blocks += 1
+        return 0, multi_at
+    return multi, multi_at
 
 
 def _unlisted_files(aof_set: AOFSet) -> list[str]:
