@@ -19,6 +19,7 @@ MBULK_BIG_ARG = 32 * 1024            # PROTO_MBULK_BIG_ARG
 UNAUTH_MAX_ARGS = 10
 UNAUTH_MAX_BULK = 16384
 INT_MAX = (1 << 31) - 1
+_BYTES_BUFFER_MAX = 256 * 1024
 
 
 class ProtocolError(Exception):
@@ -36,7 +37,7 @@ class RequestReader:
     __slots__ = ("buf", "pos", "argc", "args", "bulk_len", "max_bulk")
 
     def __init__(self, max_bulk: int = 512 * 1024 * 1024) -> None:
-        self.buf = bytearray()
+        self.buf: bytes | bytearray = b""
         self.pos = 0
         self.argc = 0          # arguments still to read of the current multibulk (0 = none open)
         self.args: list[bytes] = []
@@ -44,10 +45,23 @@ class RequestReader:
         self.max_bulk = max_bulk
 
     def feed(self, data: bytes) -> None:
-        if self.pos:
-            del self.buf[:self.pos]
-            self.pos = 0
-        self.buf += data
+        # Small buffers are kept as immutable bytes, so that an argument is sliced out with
+        # one copy (bytes(b) of a bytes object is b itself); a large pending input (a big
+        # bulk arriving in pieces) grows in place in a bytearray instead of being re-copied.
+        buf, pos = self.buf, self.pos
+        rest = len(buf) - pos
+        if rest <= 0:
+            self.buf = data if type(data) is bytes else bytes(data)
+        elif rest + len(data) <= _BYTES_BUFFER_MAX:
+            self.buf = bytes(buf[pos:]) + data
+        else:
+            if type(buf) is bytes:
+                buf = bytearray(buf[pos:])
+            elif pos:
+                del buf[:pos]
+            buf += data
+            self.buf = buf
+        self.pos = 0
 
     def pending(self) -> int:
         return len(self.buf) - self.pos
@@ -81,19 +95,27 @@ class RequestReader:
 
     # -- multibulk -------------------------------------------------------------------------
     def _multibulk(self, authenticated: bool):
+        # One pass over a pipelined batch: state lives in locals and is stored back only
+        # when the command is complete or more input is needed (after a ProtocolError the
+        # connection is closed, so the state then does not matter).
         buf = self.buf
+        blen = len(buf)
+        find = buf.find
         if not self.argc:
             p = self.pos
-            cr = buf.find(b"\r", p)
+            cr = find(b"\r", p)
             if cr < 0:
-                if len(buf) - p > INLINE_MAX:
+                if blen - p > INLINE_MAX:
                     raise ProtocolError("Protocol error: too big mbulk count string")
                 return None
-            if cr + 1 >= len(buf):
+            if cr + 1 >= blen:
                 return None  # the \n is not there yet
-            n = parse_int(bytes(buf[p + 1:cr]))
-            if n is None or n > INT_MAX:
-                raise ProtocolError("Protocol error: invalid multibulk length")
+            digits = bytes(buf[p + 1:cr])
+            n = _SMALL_INTS.get(digits)
+            if n is None:
+                n = parse_int(digits)
+                if n is None or n > INT_MAX:
+                    raise ProtocolError("Protocol error: invalid multibulk length")
             if n > UNAUTH_MAX_ARGS and not authenticated:
                 raise ProtocolError("Protocol error: unauthenticated multibulk length")
             self.pos = cr + 2
@@ -102,34 +124,54 @@ class RequestReader:
             self.argc = n
             self.args = []
             self.bulk_len = -1
-        while self.argc:
-            p = self.pos
-            if self.bulk_len == -1:
-                cr = buf.find(b"\r", p)
+        argc = self.argc
+        args = self.args
+        p = self.pos
+        bulk_len = self.bulk_len
+        append = args.append
+        while argc:
+            if bulk_len == -1:
+                cr = find(b"\r", p)
                 if cr < 0:
-                    if len(buf) - p > INLINE_MAX:
+                    if blen - p > INLINE_MAX:
                         raise ProtocolError("Protocol error: too big bulk count string")
-                    return None
-                if cr + 1 >= len(buf):
-                    return None
+                    break
+                if cr + 1 >= blen:
+                    break
                 if buf[p] != 36:  # '$'
                     raise ProtocolError(f"Protocol error: expected '$', got '{chr(buf[p])}'")
-                n = parse_int(bytes(buf[p + 1:cr]))
-                if n is None or n < 0 or n > self.max_bulk:
+                digits = bytes(buf[p + 1:cr])
+                n = _SMALL_INTS.get(digits)
+                if n is None:
+                    n = parse_int(digits)
+                    if n is None or n < 0 or n > self.max_bulk:
+                        raise ProtocolError("Protocol error: invalid bulk length")
+                elif n > self.max_bulk:
                     raise ProtocolError("Protocol error: invalid bulk length")
                 if n > UNAUTH_MAX_BULK and not authenticated:
                     raise ProtocolError("Protocol error: unauthenticated bulk length")
-                self.pos = p = cr + 2
-                self.bulk_len = n
-            n = self.bulk_len
-            if len(buf) - p < n + 2:
-                return None  # wait for the whole bulk (and its CRLF)
-            self.args.append(bytes(buf[p:p + n]))
-            self.pos = p + n + 2
-            self.bulk_len = -1
-            self.argc -= 1
-        args, self.args = self.args, []
+                p = cr + 2
+                bulk_len = n
+            if blen - p < bulk_len + 2:
+                break  # wait for the whole bulk (and its CRLF)
+            append(bytes(buf[p:p + bulk_len]))
+            p += bulk_len + 2
+            bulk_len = -1
+            argc -= 1
+        self.pos = p
+        if argc:
+            self.argc = argc
+            self.bulk_len = bulk_len
+            return None
+        self.argc = 0
+        self.bulk_len = -1
+        self.args = []
         return args
+
+
+# Canonical decimal forms of small counts and lengths (what parse_int accepts for them),
+# looked up before the general parser on the per-argument path.
+_SMALL_INTS = {b"%d" % i: i for i in range(4096)}
 
 
 _ESC = {ord("n"): 10, ord("r"): 13, ord("t"): 9, ord("b"): 8, ord("a"): 7}

@@ -50,10 +50,20 @@ def command(name: str, arity: int, flags: str = "", keys: tuple[int, int, int] =
     return deco
 
 
+# Names as clients spell them ("SET", "Set") -> spec, so that the usual upper-case names
+# cost one dict lookup; only found commands are cached, and only a bounded number.
+_SPELLINGS: dict[bytes, CommandSpec] = {}
+
+
 def lookup(name: bytes) -> CommandSpec | None:
+    spec = _SPELLINGS.get(name)
+    if spec is not None:
+        return spec
     spec = COMMANDS.get(name)
     if spec is None:
         spec = COMMANDS.get(name.lower())
+        if spec is not None and len(_SPELLINGS) < 4096:
+            _SPELLINGS[bytes(name)] = spec
     return spec
 
 
