@@ -106,7 +106,7 @@ def check_part(part: AOFPart, *, quick: bool = False, allow_preamble: bool = Tru
     return res
 
 
-_ARGC = re.compile(rb"\*(\d{1,18})\r\n").match
+_ARGC = re.compile(rb"\*([1-9]\d{0,17})\r\n\$(\d{1,18})\r\n").match
 _BULK = re.compile(rb"\$(\d{1,18})\r\n").match
 _MULTI_EXEC = (b"multi", b"exec", b"exec\0")
 
@@ -125,13 +125,14 @@ def _bulk_trie(prefix: str = "") -> str:
 
 
 _BULK_ONE = _bulk_trie()
-_BULK_RUNS: dict = {}  # k (a power of two) -> match of exactly k small bulk strings
+_BULK_RUNS: dict = {}  # k -> match of exactly k small bulk strings (k <= 8 or a power of 2)
 _BULK_RUN_MAX = 4096  # longer commands are framed argument by argument
 
 
 def _bulk_run(k: int):
     """``match`` of exactly ``k`` consecutive small bulk strings. Compiling the trie costs
-    ~15 ms, so only powers of two are compiled (lazily) and other counts are chained."""
+    ~15 ms, so only k <= 8 and powers of two are compiled (lazily); other counts are
+    chained (_frame_bulks)."""
     m = _BULK_RUNS.get(k)
     if m is None:
         m = re.compile((r"(?:\$%s){%d}" % (_BULK_ONE, k)).encode(), re.DOTALL).match
@@ -142,6 +143,9 @@ def _bulk_run(k: int):
 def _frame_bulks(buf: bytes, q: int, k: int) -> int:
     """Index after ``k`` small bulk strings framed from ``q``, or -1 when they are not all
     of the usual shape (or not all in ``buf``)."""
+    if k <= 8:  # the usual short commands: one exact match, compiled on first use
+        m = _bulk_run(k)(buf, q)
+        return -1 if m is None else m.end()
     while k:
         step = 1 << (k.bit_length() - 1)
         m = _bulk_run(step)(buf, q)
@@ -174,6 +178,7 @@ def _check_resp(src, res: PartResult) -> None:
     crlf = b"\r\n"
     mx = _MULTI_EXEC
     frame_bulks = _frame_bulks
+    runs = _BULK_RUNS
     end = src.tell()  # just after the last complete item
     try:
         while True:
@@ -182,41 +187,42 @@ def _check_resp(src, res: PartResult) -> None:
             p = src.pos
             n = len(buf)
             while p < n:
-                m = argc_match(buf, p)
+                m = argc_match(buf, p)  # "*<N>\r\n$<L>\r\n", N > 0
                 if m is None:
-                    break
-                argc = int(m.group(1))
-                q = m.end()
+                    break  # "*0", odd digits, not a command, end of window: exact parser
+                argc, blen = m.groups()
+                argc = int(argc)
                 head_at = -1
-                if argc:
+                h = m.end()
+                r = h + int(blen)
+                if buf[r:r + 2] != crlf:
+                    break
+                if buf[h] in b"meME" and r - h >= 4 and buf[h:r][:5].lower() in mx:
+                    head_at = h
+                    head_end = r
+                q = r + 2
+                if 1 < argc <= _BULK_RUN_MAX:
+                    run = runs.get(argc - 1)
+                    if run is not None:
+                        m = run(buf, q)
+                        e = -1 if m is None else m.end()
+                    else:
+                        e = frame_bulks(buf, q, argc - 1)
+                    if e >= 0:
+                        q = e
+                        argc = 1  # all framed: skip the loop below
+                for _ in range(argc - 1):
                     m = bulk(buf, q)
                     if m is None:
                         break
-                    h = m.end()
-                    r = h + int(m.group(1))
+                    r = m.end() + int(m.group(1))
                     if buf[r:r + 2] != crlf:
                         break
-                    if buf[h] in b"meME" and r - h >= 4 and buf[h:r][:5].lower() in mx:
-                        head_at = h
-                        head_end = r
                     q = r + 2
-                    if 1 < argc <= _BULK_RUN_MAX:
-                        e = frame_bulks(buf, q, argc - 1)
-                        if e >= 0:
-                            q = e
-                            argc = 1  # all framed: skip the loop below
-                    for _ in range(argc - 1):
-                        m = bulk(buf, q)
-                        if m is None:
-                            break
-                        r = m.end() + int(m.group(1))
-                        if buf[r:r + 2] != crlf:
-                            break
-                        q = r + 2
-                    else:
-                        m = True
-                    if m is not True:
-                        break
+                else:
+                    m = True
+                if m is not True:
+                    break
                 commands += 1
                 if head_at >= 0:  # rare: a MULTI or an EXEC (or a name starting so)
                     src.pos = q
