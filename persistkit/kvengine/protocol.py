@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from .numbers import parse_int
 from .numbers import format_double
-from .reply import NIL_ARRAY, CommandError, Double, Map, PairMap, Pairs, SetReply, Status
+from .reply import NIL_ARRAY, OK, CommandError, Double, Map, PairMap, Pairs, SetReply, Status
 
 INLINE_MAX = 64 * 1024               # PROTO_INLINE_MAX_SIZE
 MBULK_BIG_ARG = 32 * 1024            # PROTO_MBULK_BIG_ARG
@@ -243,9 +243,13 @@ _BULK_HEADERS = [b"$%d\r\n" % n for n in range(1024)]
 
 def encode_reply(value, out: list, resp: int = 2) -> None:
     """Append the RESP2 (or RESP3) bytes of a reply value to ``out``."""
+    if value is OK:   # the most common reply of all writes
+        out.append(b"+OK\r\n")
+        return
     t = type(value)
     if t is bytes:
-        out.append(b"$%d\r\n" % len(value))
+        n = len(value)
+        out.append(_BULK_HEADERS[n] if n < 1024 else b"$%d\r\n" % n)
         out.append(value)
         out.append(b"\r\n")
     elif t is int:

@@ -253,6 +253,7 @@ class EngineServer:
         sess = c.session
         execute = sess.execute
         out = c.out
+        stats = self.stats
         while True:
             try:
                 args = reader.next(sess.authenticated)
@@ -264,7 +265,7 @@ class EngineServer:
                 return
             if not args:
                 continue
-            self.stats["total_commands_processed"] += 1
+            stats["total_commands_processed"] += 1
             try:
                 reply = execute(args)
             except Exception as exc:  # a bug must cost one reply, never the server
