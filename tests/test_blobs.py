@@ -692,3 +692,31 @@ def test_public_zipmap_big_len_is_rejected():
     # The pairs themselves are intact: a quick (non-deep) decode still reads them.
     assert zipmaps[0].decode(deep=False)
 
+
+
+def _size_probe_items():
+    ints = [0, 12, 13, 127, 128, -1, -128, -129, 4095, 4096, -4096, -4097, 32767, 32768, -32769,
+            8388607, 8388608, -8388609, 2**31 - 1, 2**31, -2**31 - 1, 2**63 - 1, -2**63]
+    items = [str(v).encode() for v in ints] + [b"007", b"-0", b"+1", b"9223372036854775808", b""]
+    # string lengths across every header and backlen boundary (listpack backlen: 127/16383/...)
+    for n in (1, 63, 64, 125, 126, 127, 128, 4093, 4094, 4095, 4096, 16379, 16380, 16381, 16382, 16383, 16384):
+        items.append(b"x" * n)
+    return items
+
+
+def test_listpack_entry_size_is_what_the_encoder_writes():
+    from persistkit.kvencoding.listpack import encode_entry, entry_size
+
+    for item in _size_probe_items():
+        assert entry_size(item) == len(encode_entry(item)), item[:30]
+
+
+def test_ziplist_entry_size_is_what_the_encoder_writes():
+    from persistkit.kvencoding.ziplist import entry_size
+
+    items = _size_probe_items()
+    for i in range(len(items)):
+        run = items[max(0, i - 1):i + 1]          # the entry and the one before it (prevlen width)
+        prev = entry_size(run[0], 0) if len(run) == 2 else 0
+        expected = len(ziplist_encode(run)) - (len(ziplist_encode(run[:1])) if len(run) == 2 else 11)
+        assert entry_size(run[-1], prev) == expected, run[-1][:30]

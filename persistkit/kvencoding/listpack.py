@@ -360,6 +360,29 @@ def encode_entry(item: Item) -> bytes:
     return enc + encode_backlen(len(enc))
 
 
+def entry_size(item: bytes) -> int:
+    """Bytes ``encode_entry(item)`` takes, without building it (for node-size planning:
+    quicklist and stream nodes split on these sizes)."""
+    v = canonical_int(item) if len(item) <= 20 else None  # an int64's text is <= 20 bytes
+    if v is not None:
+        if 0 <= v <= 127:
+            n = 1
+        elif -4096 <= v <= 4095:
+            n = 2
+        elif -32768 <= v <= 32767:
+            n = 3
+        elif -8388608 <= v <= 8388607:
+            n = 4
+        elif -2147483648 <= v <= 2147483647:
+            n = 5
+        else:
+            n = 9
+    else:
+        ln = len(item)
+        n = ln + (1 if ln < 64 else 2 if ln < 4096 else 5)
+    return n + _backlen_size(n)
+
+
 def listpack_from_entries(entries: list[bytes], count: int) -> bytes:
     """Wrap already encoded entries in a header and terminator."""
     body = b"".join(entries)

@@ -279,6 +279,18 @@ def _legacy_int_payload(v: int) -> bytes:
     return b"\xe0" + v.to_bytes(8, "little", signed=True)
 
 
+def entry_size(item: bytes, prev: int) -> int:
+    """Bytes a tail push of ``item`` takes after an entry of ``prev`` bytes, as
+    ``ziplist_encode`` would write it, without building it (node-size planning)."""
+    v, _ = item_as_int(item)
+    if v is not None:
+        n = len(_int_payload(v))
+    else:
+        ln = len(item)
+        n = ln + (1 if ln <= 0x3F else 2 if ln <= 0x3FFF else 5)
+    return n + (1 if prev < 254 else 5)
+
+
 def ziplist_encode(items: Iterable[Item], *, legacy_ints: bool = False,
                    wide_prevlen: Optional[Collection[int]] = None) -> bytes:
     """The ziplist Redis builds by pushing ``items`` one by one at the tail.

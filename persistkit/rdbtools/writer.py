@@ -36,6 +36,8 @@ from typing import BinaryIO, Iterable, Optional
 
 from persistkit.kvencoding.crc64 import crc64
 from persistkit.kvencoding.lengths import encode_length, encode_string, encode_strings
+from persistkit.kvencoding.listpack import entry_size as lp_entry_size
+from persistkit.kvencoding.ziplist import entry_size as zl_entry_size
 from persistkit.kvencoding.numbers import canonical_int
 from persistkit.rdbtools import encoding_policy as policy
 from persistkit.rdbtools import model
@@ -186,62 +188,6 @@ def _lzf_blob(packed: bytes, original_len: int) -> bytes:
 
 # ---------------------------------------------------------------------------
 # sizes the server's node-split rules look at
-
-
-def _backlen_size(n: int) -> int:
-    if n < 128:
-        return 1
-    if n < 16384:
-        return 2
-    if n < 2097152:
-        return 3
-    if n < 268435456:
-        return 4
-    return 5
-
-
-def lp_entry_size(item: bytes) -> int:
-    """Bytes one element takes in a listpack (listpack.c lpEncodeGetType + backlen)."""
-    v = canonical_int(item) if len(item) <= 20 else None
-    if v is not None:
-        if 0 <= v <= 127:
-            n = 1
-        elif -4096 <= v <= 4095:
-            n = 2
-        elif -32768 <= v <= 32767:
-            n = 3
-        elif -8388608 <= v <= 8388607:
-            n = 4
-        elif -2147483648 <= v <= 2147483647:
-            n = 5
-        else:
-            n = 9
-    else:
-        ln = len(item)
-        n = ln + (1 if ln < 64 else 2 if ln < 4096 else 5)
-    return n + _backlen_size(n)
-
-
-def zl_entry_size(item: bytes, prev: int) -> int:
-    """Bytes one element takes in a ziplist after an entry of ``prev`` bytes."""
-    v = canonical_int(item) if len(item) <= 20 else None
-    if v is not None:
-        if 0 <= v <= 12:
-            n = 1
-        elif -128 <= v <= 127:
-            n = 2
-        elif -32768 <= v <= 32767:
-            n = 3
-        elif -8388608 <= v <= 8388607:
-            n = 4
-        elif -2147483648 <= v <= 2147483647:
-            n = 5
-        else:
-            n = 9
-    else:
-        ln = len(item)
-        n = ln + (1 if ln < 64 else 2 if ln < 16384 else 5)
-    return n + (1 if prev < 254 else 5)
 
 
 def plan_list_nodes(values: list, version: int, fill: int, packed_threshold: int = 1 << 30,
