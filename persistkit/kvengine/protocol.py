@@ -13,6 +13,7 @@ from __future__ import annotations
 from .numbers import parse_int
 from .numbers import format_double
 from .reply import NIL_ARRAY, OK, CommandError, Double, Map, PairMap, Pairs, SetReply, Status
+from ..kvencoding.splitargs import split_args  # noqa: F401  (inline commands; also used by CONFIG)
 
 INLINE_MAX = 64 * 1024               # PROTO_INLINE_MAX_SIZE
 MBULK_BIG_ARG = 32 * 1024            # PROTO_MBULK_BIG_ARG
@@ -172,70 +173,6 @@ class RequestReader:
 # Canonical decimal forms of small counts and lengths (what parse_int accepts for them),
 # looked up before the general parser on the per-argument path.
 _SMALL_INTS = {b"%d" % i: i for i in range(4096)}
-
-
-_ESC = {ord("n"): 10, ord("r"): 13, ord("t"): 9, ord("b"): 8, ord("a"): 7}
-_HEX = b"0123456789abcdefABCDEF"
-
-
-def split_args(line: bytes):
-    """sdssplitargs: words, "double quoted" (with \\n \\xHH ... escapes) or 'single quoted';
-    None for unbalanced quotes or a closing quote not followed by a space."""
-    out = []
-    i, n = 0, len(line)
-    while True:
-        while i < n and line[i] in b" \n\r\t\v\f":
-            i += 1
-        if i >= n:
-            return out
-        cur = bytearray()
-        inq = insq = False
-        while True:
-            if inq:
-                if i >= n:
-                    return None
-                c = line[i]
-                if c == 92 and i + 3 < n and line[i + 1] == 120 and line[i + 2] in _HEX and line[i + 3] in _HEX:
-                    cur.append(int(line[i + 2:i + 4], 16))
-                    i += 3
-                elif c == 92 and i + 1 < n:
-                    i += 1
-                    cur.append(_ESC.get(line[i], line[i]))
-                elif c == 34:
-                    if i + 1 < n and line[i + 1] not in b" \n\r\t\v\f":
-                        return None
-                    i += 1
-                    break
-                else:
-                    cur.append(c)
-            elif insq:
-                if i >= n:
-                    return None
-                c = line[i]
-                if c == 92 and i + 1 < n and line[i + 1] == 39:
-                    i += 1
-                    cur.append(39)
-                elif c == 39:
-                    if i + 1 < n and line[i + 1] not in b" \n\r\t\v\f":
-                        return None
-                    i += 1
-                    break
-                else:
-                    cur.append(c)
-            else:
-                if i >= n:
-                    break
-                c = line[i]
-                if c in b" \n\r\t\v\f":
-                    break
-                if c == 34:
-                    inq = True
-                elif c == 39:
-                    insq = True
-                else:
-                    cur.append(c)
-            i += 1
-        out.append(bytes(cur))
 
 
 _BULK_HEADERS = [b"$%d\r\n" % n for n in range(1024)]
