@@ -266,8 +266,7 @@ def _load_into_real_redis(t: Tour, rdb: Path) -> None:
     folder = t.work / "real-redis"
     folder.mkdir(exist_ok=True)
     shutil.copyfile(rdb, folder / "dump.rdb")
-    with socket_port() as port:
-        pass
+    port = _free_port()
     t.console.print(f"[bold cyan]$ redis-server --dir real-redis --port {port} --save '' --appendonly no[/bold cyan]")
     proc = subprocess.Popen([server, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(folder),
                              "--save", "", "--appendonly", "no", "--daemonize", "no", "--logfile", ""],
@@ -288,18 +287,13 @@ def _load_into_real_redis(t: Tour, rdb: Path) -> None:
             proc.stdout.close()
 
 
-class socket_port:
-    """A free loopback port (bound then released)."""
+def _free_port() -> int:
+    """A free loopback port (bound, then released for the server to take)."""
+    import socket
 
-    def __enter__(self) -> int:
-        import socket
-
-        self._s = socket.socket()
-        self._s.bind(("127.0.0.1", 0))
-        return self._s.getsockname()[1]
-
-    def __exit__(self, *exc) -> None:
-        self._s.close()
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def register(main) -> None:
