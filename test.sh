@@ -12,6 +12,11 @@ if ! command -v redis-server >/dev/null 2>&1; then
     echo "      install it with: sudo apt-get install -y redis-server" >&2
   fi
 fi
+# A C compiler builds the compiled accelerator; without one persistkit installs on its
+# pure-Python path (slower, same results).
+if ! command -v cc >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq build-essential >/dev/null || true
+fi
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv || { apt-get install -y -qq python3-venv >/dev/null && python3 -m venv .venv; }
 fi

@@ -74,11 +74,18 @@ def guarded(fn):
     return wrapper
 
 
+def _accelerator_line() -> str:
+    from persistkit.accel import version_line
+
+    return version_line()
+
+
 json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.version_option(__version__, prog_name="persistkit")
+@click.version_option(__version__, prog_name="persistkit",
+                      message="%(prog)s %(version)s\n" + _accelerator_line())
 def main() -> None:
     """Audit, convert and recover Redis / Valkey persistence files (RDB and AOF)."""
 

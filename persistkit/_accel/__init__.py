@@ -1,0 +1,1 @@
+"""Compiled (Cython) twins of persistkit's hot loops; see ``persistkit.accel``."""
