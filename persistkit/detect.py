@@ -40,7 +40,13 @@ def detect(path: str | os.PathLike) -> str:
         return "aof-dir" if find_manifest(p) is not None else "unknown"
     with open_input(path) as stream:
         head = stream.peek(4096)[:4096]
+    if not head and is_manifest_name(path):
+        return "aof-manifest"   # an empty file has no content to tell; the server goes by its name
     return detect_bytes(head)
+
+
+def is_manifest_name(path: str | os.PathLike) -> bool:
+    return str(path) != "-" and Path(path).name.endswith(".manifest")
 
 
 def detect_bytes(head: bytes) -> str:

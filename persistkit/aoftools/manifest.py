@@ -118,7 +118,11 @@ def _encode_name(name: str) -> bytes:
 def parse_manifest(data: bytes, *, file: Optional[str] = None) -> Manifest:
     m = Manifest()
     if not data:
-        raise ManifestError("Found an empty AOF manifest", 0, code="manifest-empty", file=file)
+        # aofLoadManifestFromFile: a server given this folder stops at start-up ("FATAL AOF
+        # MANIFEST FILE ERROR"); redis-check-aof 7.0 only sees an empty old-style AOF (exit 0).
+        raise ManifestError("Found an empty AOF manifest: a Redis 7 server refuses to start on "
+                            "it (redis-check-aof 7.0 calls it an empty AOF and exits 0)", 0,
+                            code="manifest-empty", file=file)
     maxseq = 0
     linenum = 0
     p = 0

@@ -67,6 +67,8 @@ class AOFPart:
     seq: Optional[int] = None
     format: str = FMT_RESP    # FMT_*, filled in by content
     size: Optional[int] = None
+    # Multi-part: where the file really leads when it is a symlink out of the AOF folder.
+    link_target: Optional[str] = None
 
 
 @dataclass

@@ -33,9 +33,9 @@ import os
 from pathlib import Path
 from typing import Iterator, Optional
 
-from persistkit.detect import detect_bytes, find_manifest
+from persistkit.detect import detect_bytes, find_manifest, is_manifest_name
 from persistkit.kvencoding.errors import FormatError
-from persistkit.kvencoding.fileio import InputError, input_size, open_input
+from persistkit.kvencoding.fileio import InputError, escaping_symlink, input_size, open_input
 from persistkit.kvencoding.resp import CommandParser
 from persistkit.kvencoding.source import ByteSource
 
@@ -117,7 +117,7 @@ def resolve_aof(path: str | os.PathLike) -> AOFSet:
             raise InputError(f"{p}: no such file")
         with open_input(p) as stream:
             head = stream.peek(4096)[:4096]
-        if detect_bytes(head) == "aof-manifest":
+        if detect_bytes(head) == "aof-manifest" or (not head and is_manifest_name(p)):
             return _multipart(str(path), p)
     fmt, size = content_format(str(path)) if str(path) != "-" else (model.FMT_RESP, None)
     part = AOFPart(path=str(path), name=os.path.basename(str(path)) or str(path),
@@ -133,7 +133,8 @@ def _multipart(user_path: str, mpath: Path) -> AOFSet:
         fpath = str(folder / info.name)
         fmt, size = content_format(fpath)
         role = model.ROLE_BASE if info.type == "b" else model.ROLE_INCR
-        parts.append(AOFPart(path=fpath, name=info.name, role=role, seq=info.seq, format=fmt, size=size))
+        parts.append(AOFPart(path=fpath, name=info.name, role=role, seq=info.seq, format=fmt, size=size,
+                             link_target=escaping_symlink(folder, fpath)))
     return AOFSet(path=user_path, layout=model.MULTIPART, parts=parts, directory=str(folder),
                   manifest_path=str(mpath), manifest=manifest)
 

@@ -31,7 +31,7 @@ import tempfile
 from typing import Optional
 
 from persistkit.kvencoding.errors import FormatError
-from persistkit.kvencoding.fileio import atomic_output, open_input
+from persistkit.kvencoding.fileio import InputError, atomic_output, open_input
 from persistkit.kvencoding.resp import CommandParser
 from persistkit.kvencoding.source import ByteSource
 
@@ -150,9 +150,16 @@ def _salvage_preamble(part: AOFPart) -> tuple[list, int, Optional[int], Optional
     return items, keys, version, dialect
 
 
-def repair_aof(path, out, *, dry_run: bool = False) -> dict:
+def repair_aof(path, out, *, dry_run: bool = False, follow_symlinks: bool = False) -> dict:
     aof_set = resolve_aof(path)
     parts = aof_set.parts
+    outside = [p for p in parts if p.link_target is not None]
+    if outside and not follow_symlinks:
+        # The repaired copy would carry the content of a file from elsewhere on the machine.
+        p = outside[0]
+        raise InputError(f"{p.name} is a symlink to {p.link_target}, outside the AOF folder "
+                         f"{aof_set.directory}; repair copies the content of every file it keeps, "
+                         "so it refuses this without --follow-symlinks")
     results = []
     damaged_index = None
     corrections = []

@@ -333,6 +333,12 @@ def verify_aof(path, quick: bool = False) -> VerifyReport:
         for n in _unlisted_files(aof_set):
             report.warning("unlisted-file", f"{n} is in the AOF folder but not in the manifest",
                            file=n)
+        for part in aof_set.parts:
+            if part.link_target is not None:
+                report.warning("symlink-outside",
+                               f"{part.name} is a symlink to {part.link_target}, outside the AOF "
+                               "folder (a server follows it; `repair` refuses it without "
+                               "--follow-symlinks)", file=part.name)
         missing = [p.name for p in aof_set.parts if p.format == model.FMT_MISSING]
         for n in missing:
             report.error("missing-file", f"{n} is listed in the manifest but missing", file=n)

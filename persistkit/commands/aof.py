@@ -35,9 +35,11 @@ def register(main) -> None:
     @click.option("-o", "--output", "out", metavar="OUT",
                   help="Where to write the repaired file or directory (never the input).")
     @click.option("--dry-run", is_flag=True, help="Only report what would be kept and dropped.")
+    @click.option("--follow-symlinks", is_flag=True,
+                  help="Accept AOF files that are symlinks leading outside the AOF folder.")
     @json_option
     @guarded
-    def repair(path, out, dry_run, as_json):
+    def repair(path, out, dry_run, follow_symlinks, as_json):
         """Save what can be saved from a damaged AOF (or RDB) into a new file.
 
         AOF (single file, hybrid, or multi-part directory / manifest): keep every complete
@@ -54,6 +56,12 @@ def register(main) -> None:
             if same_file(path, out):
                 raise UsageProblem("the output must not be the input")
         kind = detect(path)
+        if out and kind in ("aof-dir", "aof-manifest"):
+            from persistkit.kvencoding.fileio import inside_folder
+
+            folder = path if kind == "aof-dir" else os.path.dirname(os.path.abspath(path))
+            if inside_folder(folder, out):
+                raise UsageProblem(f"the output {out} must not be inside the input folder {folder}")
         if kind == "rdb" and not _is_hybrid_aof(path):
             return _salvage(path, out, dry_run, as_json)
         if kind not in ("aof", "aof-dir", "aof-manifest", "rdb"):
@@ -61,7 +69,7 @@ def register(main) -> None:
         from persistkit.aoftools.repair import repair_aof
         from persistkit.render.aof import render_repair
 
-        report = repair_aof(path, out, dry_run=dry_run)
+        report = repair_aof(path, out, dry_run=dry_run, follow_symlinks=follow_symlinks)
         if as_json:
             emit_json(report)
         else:

@@ -21,7 +21,7 @@ import sys
 import tempfile
 import zlib
 from contextlib import contextmanager
-from typing import BinaryIO, Iterator
+from typing import BinaryIO, Iterator, Optional
 
 LZ4_MAGIC = b"\x04\x22\x4d\x18"
 GZIP_MAGIC = b"\x1f\x8b"
@@ -226,6 +226,26 @@ def fsync_dir(folder: str) -> None:
         pass
     finally:
         os.close(dfd)
+
+
+def escaping_symlink(folder: str | os.PathLike, path: str | os.PathLike) -> Optional[str]:
+    """Where ``path`` really leads when it is (or passes through) a symlink that ends outside
+    ``folder``; None when it stays inside (or is not a link). A name read from a manifest
+    must not silently pull in a file from elsewhere on the machine."""
+    if not os.path.islink(path):
+        return None
+    real_folder = os.path.realpath(folder)
+    target = os.path.realpath(path)
+    if os.path.commonpath([real_folder, target]) == real_folder:
+        return None
+    return target
+
+
+def inside_folder(folder: str | os.PathLike, path: str | os.PathLike) -> bool:
+    """True when ``path`` (existing or not) would be ``folder`` itself or lie inside it."""
+    real_folder = os.path.realpath(folder)
+    target = os.path.realpath(path)
+    return os.path.commonpath([real_folder, target]) == real_folder
 
 
 def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
