@@ -1,15 +1,16 @@
 """CLI command families, each in its own module with a ``register(main)`` function.
 
-Imports point one way (cli -> kvengine/recovery -> aoftools -> rdbtools -> kvencoding);
-these modules only parse options, call the library and hand results to
-``persistkit.render``.
+Imports point one way (cli -> commands -> render / recovery -> kvengine -> aoftools ->
+rdbtools -> kvencoding); these modules only parse options, call the library and hand
+results to ``persistkit.render``. They take the CLI contract (exit codes, ``guarded``,
+``--json``) from ``persistkit.cli_contract``, never from the entry point.
 """
 
-from importlib import import_module
+from . import aof, convert, engine, rdb, recovery, tour
 
-FAMILIES = ("rdb", "convert", "aof", "engine", "recovery", "tour")
+FAMILIES = (rdb, convert, aof, engine, recovery, tour)
 
 
 def register_all(main) -> None:
-    for name in FAMILIES:
-        import_module(f"{__name__}.{name}").register(main)
+    for family in FAMILIES:
+        family.register(main)

@@ -11,7 +11,7 @@ import os
 
 import click
 
-from persistkit.cli import EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, UsageProblem, emit_json, guarded, json_option
+from persistkit.cli_contract import EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, UsageProblem, emit_json, guarded, json_option
 
 
 def _is_hybrid_aof(path: str) -> bool:

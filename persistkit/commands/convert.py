@@ -9,7 +9,7 @@ import sys
 
 import click
 
-from persistkit.cli import EXIT_OK, EXIT_PROBLEM, UsageProblem, guarded, json_option
+from persistkit.cli_contract import EXIT_OK, EXIT_PROBLEM, UsageProblem, guarded, json_option
 from persistkit.rdbtools import model
 from persistkit.rdbtools.encoding_policy import SUPPORTED_VERSIONS, TARGETS, Thresholds
 

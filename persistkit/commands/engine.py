@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import click
 
-from persistkit.cli import UsageProblem, guarded
+from persistkit.cli_contract import UsageProblem, guarded
 
 # click option -> redis.conf name
 _OPTIONS = [

@@ -11,7 +11,7 @@ import sys
 
 import click
 
-from persistkit.cli import EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, UsageProblem, emit_json, guarded, json_option
+from persistkit.cli_contract import EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, UsageProblem, emit_json, guarded, json_option
 from persistkit.kvencoding.fileio import InputError
 
 AOF_KINDS = ("aof", "aof-dir", "aof-manifest")

@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 
 import click
 
-from persistkit.cli import EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, UsageProblem, emit_json, guarded, json_option
+from persistkit.cli_contract import EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, UsageProblem, emit_json, guarded, json_option
 
 
 def _usage_errors(fn):

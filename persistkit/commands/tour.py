@@ -23,7 +23,7 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.rule import Rule
 
-from persistkit.cli import guarded
+from persistkit.cli_contract import guarded
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 

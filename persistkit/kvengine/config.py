@@ -6,6 +6,7 @@ from __future__ import annotations
 import shlex
 from typing import Iterable
 
+from .encodings import DEFAULT_LIMITS
 from .glob import glob_match
 from .reply import OK, CommandError
 
@@ -184,6 +185,4 @@ class Config:
                     raise ValueError(f"{path}:{lineno}: {name}: {exc}") from None
 
     def limits(self) -> dict:
-        from .keyspace import DEFAULT_LIMITS
-
         return {k: self.values[k] for k in DEFAULT_LIMITS}

@@ -12,6 +12,22 @@ from collections import deque
 from .numbers import parse_int
 from .values import Hash, Stream, ZSet
 
+
+# Encoding limits that decide OBJECT ENCODING and the RDB type of a value (Redis 7.0 defaults).
+DEFAULT_LIMITS = {
+    "hash-max-listpack-entries": 128,
+    "hash-max-listpack-value": 64,
+    "set-max-intset-entries": 512,
+    "set-max-listpack-entries": 128,
+    "set-max-listpack-value": 64,
+    "zset-max-listpack-entries": 128,
+    "zset-max-listpack-value": 64,
+    "list-max-listpack-size": -2,
+    "list-compress-depth": 0,
+    "stream-node-max-bytes": 4096,
+    "stream-node-max-entries": 100,
+}
+
 # RDB type numbers (redis/src/rdb.h)
 RDB_STRING = 0
 RDB_SET = 2

@@ -15,28 +15,16 @@ import time
 from itertools import islice
 from typing import Callable, Iterable, Iterator, Optional
 
+from . import commands as _commands  # noqa: F401  (importing the families fills the table)
 from . import table
 from .reply import (
     EXECABORT, NIL_ARRAY, NOAUTH, QUEUED, WRONGTYPE, CommandError, arity_error, unknown_command,
 )
+from .encodings import DEFAULT_LIMITS  # noqa: F401  (re-exported: callers read it here)
 from .values import type_name
 
 DEFAULT_DBS = 16
 
-# Encoding limits that decide OBJECT ENCODING and the RDB type of a value (Redis 7.0 defaults).
-DEFAULT_LIMITS = {
-    "hash-max-listpack-entries": 128,
-    "hash-max-listpack-value": 64,
-    "set-max-intset-entries": 512,
-    "set-max-listpack-entries": 128,
-    "set-max-listpack-value": 64,
-    "zset-max-listpack-entries": 128,
-    "zset-max-listpack-value": 64,
-    "list-max-listpack-size": -2,
-    "list-compress-depth": 0,
-    "stream-node-max-bytes": 4096,
-    "stream-node-max-entries": 100,
-}
 
 
 def wall_ms() -> int:
@@ -66,7 +54,6 @@ class Keyspace:
 
     def __init__(self, ndbs: int = DEFAULT_DBS, *, limits: Optional[dict] = None,
                  expiry: bool = True, compat: str = "7.0") -> None:
-        table.load_all()
         # Server version whose behaviour differences matter for replays of its AOFs
         # (e.g. XCLAIM creating its consumer up front from 7.2; no stream metadata before 7.0).
         self.compat = tuple(int(x) for x in compat.split(".")[:2])

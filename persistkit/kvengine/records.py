@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import deque
 from typing import Iterable, Iterator, Optional
 
+from ..kvencoding.funclib import LibraryMetadataError, library_metadata
 from ..rdbtools import model
 from .encodings import encoding_of
 from .reply import CommandError
@@ -137,11 +138,9 @@ def load_records(ks, records: Iterable, *, now_ms: Optional[int] = None, skip_ex
             n += 1
         elif isinstance(rec, model.Function):
             code = bytes(rec.code)
-            from .commands.server import _library_name
-
             try:
-                name = _library_name(code)
-            except CommandError:
+                name = library_metadata(code)[1]
+            except LibraryMetadataError:
                 name = rec.name or code[:32]
             ks.functions[name] = code
     return n

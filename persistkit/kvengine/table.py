@@ -65,10 +65,3 @@ def lookup(name: bytes) -> CommandSpec | None:
         if spec is not None and len(_SPELLINGS) < 4096:
             _SPELLINGS[bytes(name)] = spec
     return spec
-
-
-def load_all() -> None:
-    """Import every command family so that the table is complete."""
-    from .commands import (  # noqa: F401
-        bits, geo, hashes, hll, keys, lists, server, sets, streams, strings, zsets,
-    )

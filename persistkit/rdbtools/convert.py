@@ -20,10 +20,10 @@ a smaller snapshot; RESIZEDB hints are then left out (the counts would be wrong)
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import BinaryIO, Callable, Optional
 
+from persistkit.kvencoding.funclib import library_label
 from persistkit.rdbtools import encoding_policy as policy
 from persistkit.rdbtools import model
 from persistkit.rdbtools import opcodes as op
@@ -87,11 +87,6 @@ class LossRefused(Exception):
     def __init__(self, result: ConvertResult) -> None:
         super().__init__(f"converting would lose data in {len(result.losses)} place(s)")
         self.result = result
-
-
-def _library_name(code: bytes) -> str:
-    m = re.match(rb"#!\w+[^\n]*?name=([^\s]+)", code)
-    return m.group(1).decode("utf-8", "replace") if m else "?"
 
 
 def _stream_kind(rdb_type: int) -> int:
@@ -196,7 +191,7 @@ def convert_rdb(source, out: BinaryIO, *, version: Optional[int] = None, dialect
                 w.slot_info(item.slot_id, item.slot_size, item.expires_slot_size)
         elif isinstance(item, model.Function):
             if version < 10:
-                res.losses.append(Loss("function", f"function library {_library_name(item.code)!r} "
+                res.losses.append(Loss("function", f"function library {library_label(item.code)!r} "
                                        "(functions need RDB 10, Redis 7.0)"))
             else:
                 w.function(item)

@@ -125,7 +125,7 @@ def value_from_json(ktype: str, v):
 
 
 def render_convert(result, output: str, as_json: bool, to_stderr: bool = False) -> None:
-    from persistkit.cli import emit_json
+    from persistkit.cli_contract import emit_json
 
     if as_json:
         d = result.as_dict()
@@ -160,7 +160,7 @@ def render_convert(result, output: str, as_json: bool, to_stderr: bool = False) 
 
 
 def render_payload_decoded(rec, version: int, size: int, as_json: bool) -> None:
-    from persistkit.cli import emit_json
+    from persistkit.cli_contract import emit_json
 
     fe = rec.field_expires or None
     doc = {"rdb_version": version, "size": size, "type": rec.type, "rdb_type": rec.rdb_type,
@@ -181,7 +181,7 @@ def render_payload_decoded(rec, version: int, size: int, as_json: bool) -> None:
 
 
 def render_payload_encoded(payload: bytes, version: int, rdb_type: int, ktype: str, as_json: bool) -> None:
-    from persistkit.cli import emit_json
+    from persistkit.cli_contract import emit_json
 
     if as_json:
         emit_json({"rdb_version": version, "type": ktype, "rdb_type": rdb_type,

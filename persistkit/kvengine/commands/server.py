@@ -7,6 +7,7 @@ from __future__ import annotations
 import hmac
 import time
 
+from ...kvencoding.funclib import LibraryMetadataError, library_metadata
 from ..numbers import get_int
 from ..reply import (
     NOAUTH, OK, PONG, SYNTAX, WRONGPASS, CommandError, Map, Status, arity_error, unknown_subcommand,
@@ -154,26 +155,10 @@ def unwatch(s, args):
 
 def _library_name(code: bytes) -> bytes:
     """functionExtractLibMetaData: '#!<engine> name=<lib>' on the first line."""
-    from ..protocol import split_args
-
-    first = code.split(b"\n", 1)[0]
-    if not first.startswith(b"#!"):
-        raise CommandError("ERR Missing library metadata")
-    parts = split_args(first[2:])
-    if not parts:
-        raise CommandError("ERR Invalid library metadata")
-    if parts[0].lower() != b"lua":
-        raise CommandError(f"ERR Engine '{parts[0].decode('utf-8', 'replace') if parts else ''}' not found")
-    name = None
-    for p in parts[1:]:
-        k, _, v = p.partition(b"=")
-        if k == b"name":
-            name = v
-        else:
-            raise CommandError("ERR Invalid library metadata")
-    if not name:
-        raise CommandError("ERR Library name was not given")
-    return name
+    try:
+        return library_metadata(code)[1]
+    except LibraryMetadataError as exc:
+        raise CommandError(str(exc)) from None
 
 
 @command("function", -2, "write", keys=(0, 0, 0))
