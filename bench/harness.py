@@ -482,5 +482,5 @@ def write_meta(path: Path, meta: dict):
 
 
 def context_line() -> str:
-    return (f"run {now_utc()}, load average at start {load_avg()} (2 cores, shared with other helpers), "
+    return (f"run {now_utc()}, load average at start {load_avg()} (machine: {os.cpu_count()} cores; other work may have run beside it), "
             f"persistkit at `{git_head()}`")

@@ -11,7 +11,7 @@ import os
 
 import click
 
-from persistkit.cli_contract import EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, UsageProblem, emit_json, guarded, json_option
+from persistkit.cli_contract import EXIT_OK, EXIT_PROBLEM, UsageProblem, emit_json, guarded, json_option
 
 
 def _is_hybrid_aof(path: str) -> bool:
@@ -78,11 +78,7 @@ def register(main) -> None:
 
 
 def _salvage(path, out, dry_run, as_json):
-    try:
-        from persistkit.rdbtools.salvage import salvage_rdb
-    except ImportError:
-        click.echo("persistkit: RDB salvage not available", err=True)
-        return EXIT_USAGE
+    from persistkit.rdbtools.salvage import salvage_rdb
     from persistkit.render.aof import render_salvage
 
     report = salvage_rdb(path, None if dry_run else out)

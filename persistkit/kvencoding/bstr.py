@@ -1,6 +1,6 @@
 """The binary-safe string convention for text outputs (JSON exports, reports).
 
-Same rule as ../shared/corpus/real/README.md: bytes that are valid UTF-8 with no
+The rule (the same one the test corpus's expected content uses): bytes that are valid UTF-8 with no
 control characters other than tab, CR and LF are a JSON string; anything else is
 ``{"hex": "..."}``. Values are always inline (no blob files).
 """

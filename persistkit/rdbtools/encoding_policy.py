@@ -8,8 +8,8 @@ Two questions live here, and nothing else:
 * What would the target server *choose*? ``choose_type`` answers it from the
   encoding limits (``Thresholds``) the way the server's ``*TypeConvert`` /
   ``*TryConversion`` checks do, with defaults per version taken from the servers'
-  own compiled-in defaults (config.c, confirmed by CONFIG GET in
-  ``shared/corpus/real/*/expected.json``).
+  own compiled-in defaults (config.c, confirmed by CONFIG GET on real servers of
+  each version).
 
 ``keep`` mode keeps the source type whenever the target has it; when it does not,
 the nearest type of the same family is taken (listpack -> ziplist, stream v3 -> v2 ->
