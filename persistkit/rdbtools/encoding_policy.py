@@ -25,29 +25,15 @@ from typing import Optional
 
 from persistkit.rdbtools import model
 from persistkit.rdbtools import opcodes as op
+from persistkit.rdbtools import rdbtypes as _rt
 from persistkit.kvencoding.numbers import canonical_int
 
 REDIS = "redis"
 VALKEY = "valkey"
 
-# Families: every value type of one key type.
-FAMILY = {
-    op.T_STRING: model.STRING,
-    op.T_LIST: model.LIST, op.T_LIST_ZIPLIST: model.LIST, op.T_LIST_QUICKLIST: model.LIST,
-    op.T_LIST_QUICKLIST_2: model.LIST,
-    op.T_SET: model.SET, op.T_SET_INTSET: model.SET, op.T_SET_LISTPACK: model.SET,
-    op.T_ZSET: model.ZSET, op.T_ZSET_2: model.ZSET, op.T_ZSET_ZIPLIST: model.ZSET,
-    op.T_ZSET_LISTPACK: model.ZSET,
-    op.T_HASH: model.HASH, op.T_HASH_ZIPMAP: model.HASH, op.T_HASH_ZIPLIST: model.HASH,
-    op.T_HASH_LISTPACK: model.HASH, op.T_HASH_METADATA: model.HASH,
-    op.T_HASH_LISTPACK_EX: model.HASH, 22: model.HASH, 23: model.HASH,
-    op.T_STREAM_LISTPACKS: model.STREAM, op.T_STREAM_LISTPACKS_2: model.STREAM,
-    op.T_STREAM_LISTPACKS_3: model.STREAM,
-    op.T_MODULE_2: model.MODULE,
-}
-
-# Types whose hash carries field TTLs, per dialect.
-FIELD_TTL_TYPES = {REDIS: {22, 23, op.T_HASH_METADATA, op.T_HASH_LISTPACK_EX}, VALKEY: {22}}
+# Families and field-TTL types: columns of the type table (rdbtypes).
+FAMILY = _rt.families()
+FIELD_TTL_TYPES = {REDIS: _rt.field_ttl_types(REDIS), VALKEY: _rt.field_ttl_types(VALKEY)}
 
 # Named targets for ``convert --target``: (RDB version, dialect).
 TARGETS = {
@@ -74,24 +60,9 @@ def check_target(version: int, dialect: str) -> None:
 
 @lru_cache(maxsize=64)
 def available_types(version: int, dialect: str = REDIS) -> frozenset:
-    """Value types a loader of ``version`` accepts (what a writer may emit)."""
-    t = {op.T_STRING, op.T_LIST, op.T_SET, op.T_ZSET, op.T_HASH, op.T_HASH_ZIPMAP,
-         op.T_LIST_ZIPLIST, op.T_SET_INTSET, op.T_ZSET_ZIPLIST, op.T_HASH_ZIPLIST}
-    if version >= 7:                       # 3.2: quicklist
-        t.add(op.T_LIST_QUICKLIST)
-    if version >= 8:                       # 4.0: binary zset scores, modules
-        t |= {op.T_ZSET_2, op.T_MODULE_2}
-    if version >= 9:                       # 5.0: streams
-        t.add(op.T_STREAM_LISTPACKS)
-    if version >= 10:                      # 7.0: listpacks everywhere, stream v2
-        t |= {op.T_HASH_LISTPACK, op.T_ZSET_LISTPACK, op.T_LIST_QUICKLIST_2, op.T_STREAM_LISTPACKS_2}
-    if version >= 11:                      # 7.2: listpack sets, stream v3
-        t |= {op.T_SET_LISTPACK, op.T_STREAM_LISTPACKS_3}
-    if dialect == VALKEY and version >= 80:
-        t.add(op.T_VALKEY_HASH_2)
-    elif dialect == REDIS and version >= 12:
-        t |= {op.T_HASH_METADATA, op.T_HASH_LISTPACK_EX}
-    return frozenset(t)
+    """Value types a loader of ``version`` accepts (what a writer may emit): the rows of
+    the type table with a writer and ``since <= version``."""
+    return _rt.writable(version, dialect)
 
 
 def has_field_ttls(version: int, dialect: str) -> bool:
@@ -244,12 +215,9 @@ def keep_type(rec: model.Record, version: int, dialect: str, th: Thresholds,
     source_dialect = source_dialect or dialect
     avail = available_types(version, dialect)
     rt = rec.rdb_type
-    if rt in (22, 23):
-        # 22 means a different layout per dialect; Redis's 22/23 are 7.4 release-candidate
-        # forms nobody should write any more (their GA forms are 24/25).
-        keep_ok = rt == 22 and dialect == VALKEY and source_dialect == VALKEY and rt in avail
-    else:
-        keep_ok = rt in avail
+    # The same byte must mean the same type in both dialects (22 does not); Redis's 22/23
+    # (7.4 release candidates) have no writer, so they are never in ``avail``.
+    keep_ok = rt in avail and _rt.same_meaning(rt, source_dialect, dialect)
     if keep_ok:
         return rt
     fam = rec.type

@@ -11,7 +11,7 @@ The dialect is chosen by the magic: a ``REDIS`` header numbers types the Redis w
 
 from __future__ import annotations
 
-from persistkit.rdbtools import model
+from persistkit.rdbtools import rdbtypes as _rt
 
 # -- opcodes ------------------------------------------------------------------
 OP_SLOT_IMPORT = 243      # Valkey 9.0+ only (Redis 8.x uses 243 for KEY_META in RDB 13+)
@@ -70,41 +70,10 @@ MOD_EOF, MOD_SINT, MOD_UINT, MOD_FLOAT, MOD_DOUBLE, MOD_STRING = range(6)
 QL_PLAIN = 1
 QL_PACKED = 2
 
-# rdb_type -> (key type, name as rdb.c's rdb_type_string)
-_COMMON_TYPES = {
-    T_STRING: (model.STRING, "string"),
-    T_LIST: (model.LIST, "list-linked"),
-    T_SET: (model.SET, "set-hashtable"),
-    T_ZSET: (model.ZSET, "zset-v1"),
-    T_HASH: (model.HASH, "hash-hashtable"),
-    T_ZSET_2: (model.ZSET, "zset-v2"),
-    T_MODULE_PRE_GA: (model.MODULE, "module-pre-release"),
-    T_MODULE_2: (model.MODULE, "module-value"),
-    T_HASH_ZIPMAP: (model.HASH, "hash-zipmap"),
-    T_LIST_ZIPLIST: (model.LIST, "list-ziplist"),
-    T_SET_INTSET: (model.SET, "set-intset"),
-    T_ZSET_ZIPLIST: (model.ZSET, "zset-ziplist"),
-    T_HASH_ZIPLIST: (model.HASH, "hash-ziplist"),
-    T_LIST_QUICKLIST: (model.LIST, "list-quicklist"),
-    T_STREAM_LISTPACKS: (model.STREAM, "stream"),
-    T_HASH_LISTPACK: (model.HASH, "hash-listpack"),
-    T_ZSET_LISTPACK: (model.ZSET, "zset-listpack"),
-    T_LIST_QUICKLIST_2: (model.LIST, "list-quicklist-v2"),
-    T_STREAM_LISTPACKS_2: (model.STREAM, "stream-v2"),
-    T_SET_LISTPACK: (model.SET, "set-listpack"),
-    T_STREAM_LISTPACKS_3: (model.STREAM, "stream-v3"),
-}
-
-REDIS_TYPES = dict(_COMMON_TYPES)
-REDIS_TYPES.update({
-    T_HASH_METADATA_PRE_GA: (model.HASH, "hash-hashtable-md-pre-ga"),
-    T_HASH_LISTPACK_EX_PRE_GA: (model.HASH, "hash-listpackex-pre-ga"),
-    T_HASH_METADATA: (model.HASH, "hash-hashtable-md"),
-    T_HASH_LISTPACK_EX: (model.HASH, "hash-listpackex"),
-})
-
-VALKEY_TYPES = dict(_COMMON_TYPES)
-VALKEY_TYPES.update({T_VALKEY_HASH_2: (model.HASH, "hash-2")})
+# The per-type facts (family, OBJECT ENCODING rule, reader and writer entries, first
+# version) are rows of ``rdbtypes``; these views keep the older (family, name) shape.
+REDIS_TYPES = {code: (row.family, row.name) for code, row in _rt.REDIS_TABLE.items()}
+VALKEY_TYPES = {code: (row.family, row.name) for code, row in _rt.VALKEY_TABLE.items()}
 
 # -- versions -------------------------------------------------------------------
 REDIS_MAX_VERSION = 12     # Redis 7.4 - 8.4
@@ -115,15 +84,27 @@ KNOWN_NEWER_REDIS = (13, 14)
 
 
 def type_table(dialect: str) -> dict:
-    return VALKEY_TYPES if dialect == "valkey" else REDIS_TYPES
+    """``{type byte: rdbtypes.RDBType}`` of the dialect the file's magic chose."""
+    return _rt.table(dialect)
 
 
 def type_name(rdb_type: int, dialect: str = "redis") -> str:
-    entry = type_table(dialect).get(rdb_type)
-    return entry[1] if entry else f"type-{rdb_type}"
+    row = _rt.lookup(rdb_type, dialect)
+    return row.name if row else f"type-{rdb_type}"
 
 
 def is_opcode(byte: int, dialect: str) -> bool:
     if byte >= OP_SLOT_INFO:
         return True
     return byte == OP_SLOT_IMPORT and dialect == "valkey"
+
+
+def _check_constants() -> None:
+    # Every row's constant is defined here with its number (rdbtypes "how to add a type").
+    for t in _rt.TABLES.values():
+        for code, row in t.items():
+            if globals().get(row.const) != code:
+                raise AssertionError(f"opcodes.{row.const} should be {code}")
+
+
+_check_constants()
