@@ -261,7 +261,7 @@ def test_quick_walk_same_records_as_decode(chunk):
 
 
 def test_streaming_batches_with_huge_elements_same_values(monkeypatch):
-    from persistkit.rdbtools import reader as rd
+    from persistkit.rdbtools import strategies as rd  # the value strategies hold the batch rule
 
     monkeypatch.setattr(rd, "_BIG_ELEMENT", 100)
     members = [b"s%d" % i for i in range(50)] + [b"B" * 5000, b"C" * 300] + [b"t%d" % i for i in range(2000)]
