@@ -42,6 +42,7 @@ from persistkit.kvencoding.numbers import canonical_int
 from persistkit.rdbtools import encoding_policy as policy
 from persistkit.rdbtools import model
 from persistkit.rdbtools import opcodes as op
+from persistkit.rdbtools import rdbtypes as _rdbtypes
 
 _U64 = struct.Struct("<Q")
 _I64 = struct.Struct("<q")
@@ -354,43 +355,46 @@ class ValueEncoder:
         return t, self.encode_as(t, rec, hints)
 
     def encode_as(self, t: int, rec: model.Record, hints: Optional[dict] = None) -> bytes:
+        # The type table (rdbtypes) names the encoder of each type byte in this dialect.
+        row = _rdbtypes.lookup(t, self.dialect)
+        w = row.writer if row is not None else None
         v = rec.value
         s = self._str
-        if t == op.T_STRING:
+        if w == "string":
             return s(v)
-        if t in (op.T_LIST_QUICKLIST_2, op.T_LIST_QUICKLIST):
+        if w == "quicklist":
             return self._quicklist(t, v, hints)
-        if t == op.T_LIST_ZIPLIST:
+        if w == "list_ziplist":
             return s(_ziplist(v, hints))
-        if t in (op.T_LIST, op.T_SET):
+        if w == "plain_list" or w == "plain_set":
             return encode_length(len(v)) + b"".join(s(x) for x in v)
-        if t == op.T_SET_INTSET:
+        if w == "intset":
             width = hints.get("intset_width") if hints else None
             ints = [canonical_int(m) for m in v]
             if any(i is None for i in ints):
                 raise WriterError("an intset holds only integers")
             return s(_intset(sorted(ints), width))
-        if t == op.T_SET_LISTPACK:
+        if w == "set_listpack":
             return s(_listpack(list(v)))
-        if t in (op.T_ZSET_ZIPLIST, op.T_ZSET_LISTPACK):
+        if w == "zset_packed":
             return self._zset_packed(t, v, hints, self._keeps_order(rec, t))
-        if t in (op.T_ZSET_2, op.T_ZSET):
+        if w == "zset_skiplist":
             return self._zset_skiplist(t, v, rec)
-        if t == op.T_HASH:
+        if w == "plain_hash":
             return encode_length(len(v)) + b"".join(s(f) + s(x) for f, x in v)
-        if t == op.T_HASH_ZIPLIST:
+        if w == "hash_ziplist":
             return s(_ziplist([x for pair in v for x in pair], hints))
-        if t == op.T_HASH_LISTPACK:
+        if w == "hash_listpack":
             return s(_listpack([x for pair in v for x in pair]))
-        if t == op.T_HASH_ZIPMAP:
+        if w == "zipmap":
             return s(_zipmap(list(v)))
-        if t in (op.T_HASH_METADATA, op.T_HASH_LISTPACK_EX):
+        if w == "hash_ttl_redis":
             return self._hash_ttl_redis(t, rec, hints)
-        if t == op.T_VALKEY_HASH_2 and self.dialect == "valkey":
+        if w == "hash_ttl_valkey":
             return self._hash_ttl_valkey(rec)
-        if t in (op.T_STREAM_LISTPACKS, op.T_STREAM_LISTPACKS_2, op.T_STREAM_LISTPACKS_3):
+        if w == "stream":
             return self._stream(t, v)
-        if t == op.T_MODULE_2:
+        if w == "module":
             if not isinstance(v, model.ModuleValue) or v.raw is None:
                 raise WriterError("a module value can only be copied from its raw bytes")
             return bytes(v.raw)
