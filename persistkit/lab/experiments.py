@@ -1,0 +1,433 @@
+"""The lab's measurements, one function each, on servers started by ``servers``.
+
+* ``loss_run``: a mode's acknowledged writes lost at kill -9 and at a power cut, its
+  recovery time, file sizes and rewrite time;
+* ``latency_run``: write latency while nothing, SAVE or BGSAVE runs, and fork time;
+* ``cow_run``: copy-on-write bytes against the fraction of keys rewritten while the
+  snapshot child runs.
+"""
+
+from __future__ import annotations
+
+import bisect
+import os
+import shutil
+import signal
+import statistics
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional
+
+from . import servers
+from .client import ReplyError, RespClient, ServerGone, wait_until
+from .timeline import SYNC, FsEvent, build_post_cut, read_trace, sync_tree
+from .workload import Workload, parse_write_key
+
+Progress = Optional[Callable[[str], None]]
+
+
+@dataclass
+class AckLog:
+    """Which writes were acknowledged, and when: writes are numbered from 0 and sent in
+    order on one connection, so "acknowledged" is a prefix and one number says it."""
+
+    ends: list[int] = field(default_factory=list)     # acknowledged count after each batch
+    times: list[float] = field(default_factory=list)  # wall-clock time that batch was acknowledged
+
+    @property
+    def acked(self) -> int:
+        return self.ends[-1] if self.ends else 0
+
+    def record(self, end: int, t: float) -> None:
+        self.ends.append(end)
+        self.times.append(t)
+
+    def ack_time(self, seq: int) -> float:
+        return self.times[bisect.bisect_right(self.ends, seq)]
+
+    def acked_after(self, t: float) -> int:
+        """Writes acknowledged after wall-clock time ``t``."""
+        i = bisect.bisect_right(self.times, t)
+        before = self.ends[i - 1] if i else 0
+        return self.acked - before
+
+
+def write_batches(c: RespClient, wl: Workload, log: AckLog, seq: int, count: int, depth: int) -> int:
+    """Send writes seq..seq+count in pipelined batches of ``depth``; every reply must be
+    +OK. Returns the next seq."""
+    end = seq + count
+    while seq < end:
+        n = min(depth, end - seq)
+        c.send_raw(b"".join(wl.write_commands(seq, n)))
+        for _ in range(n):
+            reply = c.read_reply()
+            if reply != b"OK":
+                raise RuntimeError(f"write {seq} answered {reply!r}")
+        seq += n
+        log.record(seq, time.time())
+    return seq
+
+
+def _persistence(c: RespClient) -> dict[str, str]:
+    return c.info("persistence")
+
+
+def wait_rewrite_done(c: RespClient, timeout: float) -> None:
+    def done():
+        p = _persistence(c)
+        return p.get("aof_rewrite_in_progress") == "0" and p.get("aof_rewrite_scheduled") == "0"
+
+    wait_until(done, timeout, what="the AOF rewrite to finish")
+
+
+def wait_bgsave_done(c: RespClient, timeout: float) -> dict[str, str]:
+    return wait_until(lambda: (lambda p: p if p.get("rdb_bgsave_in_progress") == "0" else None)(_persistence(c)),
+                      timeout, what="BGSAVE to finish")
+
+
+def _fork_usec(c: RespClient) -> int:
+    # Redis prints latest_fork_usec under INFO stats (the engine under both)
+    return int(c.info("stats").get("latest_fork_usec", 0))
+
+
+def folder_bytes(root: Path) -> dict[str, int]:
+    out = {}
+    for folder, _, names in os.walk(root):
+        for n in names:
+            p = Path(folder) / n
+            out[str(p.relative_to(root))] = p.stat().st_size
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# recovery
+
+@dataclass
+class Recovery:
+    started: bool
+    recovered: int = 0              # acknowledged writes present
+    lost: int = 0                   # acknowledged writes missing
+    unacked_present: int = 0        # writes in flight at the crash that made it anyway
+    first_lost: Optional[int] = None
+    load_s: Optional[float] = None  # what the server logged for loading
+    ready_s: float = 0.0            # spawn -> ready
+    error: str = ""
+
+
+def recover(kind: str, folder: Path, settings: dict, acked: int) -> Recovery:
+    """Start a server on ``folder`` with the run's settings and count which acknowledged
+    writes it has. A server that refuses to start recovered nothing."""
+    try:
+        srv = servers.start_server(kind, folder, settings)
+    except RuntimeError as exc:
+        lines = [ln for ln in str(exc).splitlines()[1:] if ln.strip()]
+        return Recovery(False, lost=acked, first_lost=0 if acked else None,
+                        error=(lines[-1] if lines else str(exc))[:300])
+    try:
+        with RespClient(srv.port) as c:
+            keys = c.call("KEYS", "w:*")
+        present = set()
+        for k in keys:
+            s = parse_write_key(k)
+            if s is not None:
+                present.add(s)
+        recovered = sum(1 for s in present if s < acked)
+        first_lost = next((s for s in range(acked) if s not in present), None)
+        return Recovery(True, recovered, acked - recovered, len(present) - recovered, first_lost,
+                        srv.load_seconds(), srv.ready_s)
+    finally:
+        srv.kill9()
+
+
+# ---------------------------------------------------------------------------------------
+# loss runs
+
+@dataclass
+class LossPlan:
+    preload_writes: int = 20_000
+    phase_s: float = 3.0
+    phase_writes: Optional[int] = None   # a fixed count instead of a duration (tests)
+    depth: int = 16
+    save_seconds: int = 1
+    seed: int = 11
+    trace: bool = True
+    timeout: float = 120.0
+
+
+def loss_run(kind: str, mode: str, plan: LossPlan, work: Path, progress: Progress = None) -> dict:
+    """One mode on one server: preload, (rewrite), write until the crash, kill -9 the
+    server tree while a batch is in flight, then recover the files as the kill left them
+    and as a power cut at the same moment would have left them."""
+    say = progress or (lambda msg: None)
+    data = work / "data"
+    data.mkdir(parents=True)
+    settings = servers.mode_settings(mode, plan.save_seconds)
+    tracing = plan.trace and servers.strace_usable()
+    trace = work / "trace.txt" if tracing else None
+    wl = Workload(seed=plan.seed)
+    log = AckLog()
+    row: dict = {"server": kind, "mode": mode, "settings": settings, "traced": tracing}
+    say(f"{kind} {mode}: writing")
+    srv = servers.start_server(kind, data, settings, trace_path=trace)
+    try:
+        c = RespClient(srv.port, timeout=plan.timeout)
+        seq = write_batches(c, wl, log, 0, plan.preload_writes, 256)
+        row["rewrite_s"] = None
+        if settings["appendonly"] == "yes":
+            t0 = time.perf_counter()
+            c.call("BGREWRITEAOF")
+            wait_rewrite_done(c, plan.timeout)
+            row["rewrite_s"] = time.perf_counter() - t0
+        # Everything so far onto the disk (the lab's own fsync of the folder): the
+        # power-cut model starts from a known durable state, as a server that has run
+        # for a while has.
+        sync_start = sync_tree(str(data))
+        sync_end = time.time()
+        phase_start = time.time()
+        if plan.phase_writes is not None:
+            seq = write_batches(c, wl, log, seq, plan.phase_writes, plan.depth)
+        else:
+            deadline = time.monotonic() + plan.phase_s
+            while time.monotonic() < deadline:
+                seq = write_batches(c, wl, log, seq, plan.depth, plan.depth)
+        # the crash: the next batch is on its way when the server dies
+        c.send_raw(b"".join(wl.write_commands(seq, plan.depth)))
+        kill_t = srv.kill9()
+        c.close()
+    finally:
+        srv.kill9()
+    row["acked_writes"] = log.acked
+    row["phase_s"] = kill_t - phase_start
+    row["writes_per_s"] = (log.acked - plan.preload_writes) / max(1e-9, kill_t - phase_start)
+    row["files"] = folder_bytes(data)
+    row["files_bytes"] = sum(row["files"].values())
+
+    say(f"{kind} {mode}: recovering after kill -9")
+    kill_dir = work / "after-kill9"
+    shutil.copytree(data, kill_dir)
+    rk = recover(kind, kill_dir, settings, log.acked)
+    row["lost_at_kill9"] = rk.lost
+    row["recovery_s"] = rk.load_s if rk.load_s is not None else rk.ready_s
+    row["recovery"] = _recovery_dict(rk, log, kill_t)
+    row["lost_at_power_cut"] = None
+    if tracing:
+        say(f"{kind} {mode}: rebuilding the files of a power cut")
+        events = read_trace(trace, str(data), cwd=str(data))
+        events.append(FsEvent(sync_start, sync_end, 0, SYNC))
+        events.sort(key=lambda e: e.start)
+        cut_dir = work / "after-power-cut"
+        pc = build_post_cut(events, kill_t, str(data), str(cut_dir))
+        rp = recover(kind, cut_dir, settings, log.acked)
+        row["lost_at_power_cut"] = rp.lost
+        row["power_cut"] = {**_recovery_dict(rp, log, kill_t), **pc.as_dict(),
+                            "durable_point": _durable_point(pc, mode, kill_t),
+                            "trace_events": len(events)}
+        row["power_cut"]["acked_after_durable_point"] = (
+            log.acked_after(row["power_cut"]["durable_point"]) if row["power_cut"]["durable_point"] else None)
+    row["snapshot_fork_before_kill"] = None
+    if tracing and mode == "rdb":
+        # the snapshot a kill -9 leaves was forked at this moment: every write acknowledged
+        # after it must be lost, every one acknowledged before it kept
+        t_fork = _last_snapshot_fork(events, data, kill_t)
+        row["snapshot_fork_before_kill"] = t_fork
+        row["recovery"]["acked_after_snapshot_fork"] = log.acked_after(t_fork) if t_fork else log.acked
+    return row
+
+
+def _recovery_dict(r: Recovery, log: AckLog, kill_t: float) -> dict:
+    window = None
+    if r.first_lost is not None:
+        window = max(0.0, kill_t - (log.ack_time(r.first_lost - 1) if r.first_lost else log.times[0]))
+    return {"started": r.started, "recovered": r.recovered, "lost": r.lost,
+            "unacked_present": r.unacked_present, "first_lost": r.first_lost,
+            "lost_window_s": window if r.lost else 0.0, "load_s": r.load_s, "ready_s": r.ready_s,
+            "error": r.error}
+
+
+def _durable_point(pc, mode: str, kill_t: float) -> Optional[float]:
+    """The moment up to which the surviving files hold the writes: the fork of the
+    surviving snapshot (rdb), or the entry of the last completed fsync of the newest
+    AOF increment (aof modes)."""
+    if mode == "rdb":
+        pid = pc.creators.get("dump.rdb")
+        return pc.forks.get(pid) if pid else None
+    incrs = [rel for rel in pc.files if rel.endswith(".incr.aof")]
+    if not incrs:
+        return None
+    newest = max(incrs, key=lambda r: int(r.rsplit(".", 3)[-3]) if r.rsplit(".", 3)[-3].isdigit() else 0)
+    return pc.synced_at.get(newest) or None
+
+
+def _last_snapshot_fork(events: list[FsEvent], data: Path, kill_t: float) -> Optional[float]:
+    target = str(data / "dump.rdb")
+    forks = {e.child: e.start for e in events if e.kind == "fork"}
+    renames = [e for e in events if e.kind == "rename" and e.dest == target and e.end <= kill_t]
+    if not renames:
+        return None
+    return forks.get(renames[-1].pid)
+
+
+# ---------------------------------------------------------------------------------------
+# latency during SAVE / BGSAVE
+
+@dataclass
+class LatencyPlan:
+    keys: int = 50_000
+    value_size: int = 100
+    none_s: float = 1.0
+    repeats: int = 2
+    seed: int = 11
+    timeout: float = 300.0
+
+
+def preload(c: RespClient, wl: Workload, keys: int, value_size: int, generation: int = 0,
+            start: int = 0, depth: int = 512) -> None:
+    n = start
+    end = start + keys
+    while n < end:
+        k = min(depth, end - n)
+        c.send_raw(b"".join(wl.load_commands(n, k, value_size, generation)))
+        for _ in range(k):
+            r = c.read_reply()
+            if r != b"OK":
+                raise RuntimeError(f"preload answered {r!r}")
+        n += k
+
+
+def _probe(c: RespClient, cmd: bytes) -> float:
+    t0 = time.perf_counter()
+    c.send_raw(cmd)
+    c.read_reply()
+    return (time.perf_counter() - t0) * 1000.0
+
+
+def summarize(samples: list[float]) -> dict:
+    if not samples:
+        return {"p50_ms": None, "p99_ms": None, "max_ms": None, "samples": 0}
+    s = sorted(samples)
+    return {"p50_ms": _pct(s, 50), "p99_ms": _pct(s, 99), "max_ms": s[-1], "samples": len(s),
+            "mean_ms": statistics.fmean(s)}
+
+
+def _pct(sorted_samples: list[float], p: float) -> float:
+    """Nearest-rank percentile."""
+    k = max(0, min(len(sorted_samples) - 1, int(round(p / 100.0 * len(sorted_samples) + 0.5)) - 1))
+    return sorted_samples[k]
+
+
+def latency_and_cow(kind: str, lat: LatencyPlan, cow: "CowPlan", work: Path, progress: Progress = None) -> dict:
+    """One server, one preloaded keyspace: latency while nothing / SAVE / BGSAVE runs,
+    fork times, then copy-on-write against the rewritten fraction."""
+    say = progress or (lambda msg: None)
+    data = work / "data"
+    data.mkdir(parents=True)
+    settings = servers.mode_settings("none", 1)
+    srv = servers.start_server(kind, data, settings)
+    wl = Workload(seed=lat.seed)
+    out: dict = {"server": kind}
+    try:
+        c = RespClient(srv.port, timeout=lat.timeout)
+        ctl = RespClient(srv.port, timeout=lat.timeout)
+        say(f"{kind}: preloading {lat.keys:,} keys")
+        preload(c, wl, lat.keys, lat.value_size)
+        out["keys"] = lat.keys
+        out["value_size"] = lat.value_size
+        mem = c.info("memory")
+        out["used_memory"] = int(mem.get("used_memory", 0))
+        probe_cmds = wl.load_commands(0, 1, lat.value_size, generation=7)
+        probe = probe_cmds[0]
+        samples: dict[str, list[float]] = {"none": [], "save": [], "bgsave": []}
+        say(f"{kind}: latency with nothing running")
+        t_end = time.perf_counter() + lat.none_s
+        while time.perf_counter() < t_end:
+            samples["none"].append(_probe(c, probe))
+        save_s, bgsave_s, fork_us = [], [], []
+        for i in range(lat.repeats):
+            say(f"{kind}: latency during SAVE ({i + 1}/{lat.repeats})")
+            t0 = time.perf_counter()
+            ctl.send("SAVE")
+            while True:
+                ms = _probe(c, probe)
+                if ctl.reply_ready():
+                    samples["save"].append(ms)   # this probe waited behind the SAVE
+                    break
+                samples["save"].append(ms)
+            ctl.read_reply()
+            save_s.append(time.perf_counter() - t0)
+        for i in range(lat.repeats):
+            say(f"{kind}: latency during BGSAVE ({i + 1}/{lat.repeats})")
+            t0 = time.perf_counter()
+            ctl.call("BGSAVE")
+            last_check = 0.0
+            while True:
+                samples["bgsave"].append(_probe(c, probe))
+                now = time.perf_counter()
+                if now - last_check > 0.02:
+                    last_check = now
+                    p = _persistence(ctl)
+                    if p.get("rdb_bgsave_in_progress") == "0":
+                        break
+                if now - t0 > lat.timeout:
+                    raise TimeoutError("BGSAVE did not finish")
+            bgsave_s.append(time.perf_counter() - t0)
+            fork_us.append(_fork_usec(ctl))
+        out["latency"] = [{"server": kind, "during": d, **summarize(v)} for d, v in samples.items()]
+        out["save_s"] = save_s
+        out["bgsave_s"] = bgsave_s
+        out["fork_usec"] = fork_us
+        out["rdb_bytes"] = (data / "dump.rdb").stat().st_size if (data / "dump.rdb").exists() else None
+        out["cow"] = cow_series(kind, srv, c, ctl, wl, lat.keys, lat.value_size, cow, say)
+        c.close()
+        ctl.close()
+    finally:
+        srv.kill9()
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# copy-on-write
+
+@dataclass
+class CowPlan:
+    fractions: tuple = (0.0, 0.1, 0.5, 1.0)
+    timeout: float = 300.0
+
+
+def cow_series(kind: str, srv, c: RespClient, ctl: RespClient, wl: Workload, keys: int,
+               value_size: int, plan: CowPlan, say) -> list[dict]:
+    """For each fraction: BGSAVE, hold the child (SIGSTOP) so that it is certainly still
+    running, rewrite that fraction of the keys in place (same sizes, new bytes), let the
+    child go (SIGCONT) and read the copy-on-write size it reported (rdb_last_cow_size,
+    the child's Private_Dirty at its end, as Redis measures it)."""
+    out = []
+    for gen, frac in enumerate(plan.fractions, start=1):
+        say(f"{kind}: copy-on-write with {frac:.0%} of the keys rewritten")
+        ctl.call("BGSAVE")
+        children = srv.processes()
+        child = next((p for p in children if p != srv.pid and p != srv.proc.pid), None)
+        held = False
+        if child is not None:
+            try:
+                os.kill(child, signal.SIGSTOP)
+                held = True
+            except OSError:
+                held = False
+        n = int(round(keys * frac))
+        t0 = time.perf_counter()
+        try:
+            if n:
+                preload(c, wl, n, value_size, generation=gen)
+        finally:
+            if held:
+                try:
+                    os.kill(child, signal.SIGCONT)
+                except OSError:
+                    pass
+        rewrite_s = time.perf_counter() - t0
+        p = wait_bgsave_done(ctl, plan.timeout)
+        out.append({"server": kind, "rewritten_fraction": frac, "rewritten_keys": n,
+                    "cow_bytes": int(p.get("rdb_last_cow_size", 0)), "child_held": held,
+                    "rewrite_s": rewrite_s, "fork_usec": _fork_usec(ctl),
+                    "bgsave_status": p.get("rdb_last_bgsave_status")})
+    return out
