@@ -60,7 +60,6 @@ from __future__ import annotations
 
 import codecs
 import csv
-import fnmatch
 import io
 import json
 import re
@@ -72,6 +71,7 @@ from persistkit.kvencoding.fileio import input_name, input_size, open_input
 from persistkit.kvencoding.resp import encode_command
 from persistkit.kvencoding.source import ByteSource
 from persistkit.rdbtools import model
+from persistkit.kvencoding.glob import key_matcher
 from persistkit.rdbtools.reader import BigString, RDBReader
 from persistkit.kvencoding.bstr import bstr_json
 
@@ -246,7 +246,7 @@ def _write_big_bstr(out: BinaryIO, value: "BigString") -> None:
 class _Filter:
     def __init__(self, db: Optional[int], match: Optional[str], type_: Optional[str]) -> None:
         self.db = db
-        self.match = match.encode() if isinstance(match, str) else match
+        self.match = key_matcher(match)  # Redis glob (kvencoding.glob), bytes-exact
         self.type = type_
         self.any = db is not None or match is not None or type_ is not None
 
@@ -255,7 +255,7 @@ class _Filter:
             return False
         if self.type is not None and rec.type != self.type:
             return False
-        if self.match is not None and not fnmatch.fnmatchcase(rec.key, self.match):
+        if self.match is not None and not self.match(rec.key):
             return False
         return True
 
