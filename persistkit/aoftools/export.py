@@ -28,12 +28,12 @@ so transactions and keyless commands (MULTI/EXEC, FLUSHDB, FUNCTION...) are drop
 
 from __future__ import annotations
 
-import fnmatch
 import json
 import math
 import re
 from typing import BinaryIO, Iterator, Optional
 
+from persistkit.kvencoding.glob import key_matcher
 from persistkit.kvencoding.resp import encode_annotation_ts, encode_command
 from persistkit.kvencoding.bstr import bstr_json
 
@@ -150,10 +150,8 @@ def _stream_commands(k, sv) -> Iterator[list[bytes]]:
 
 
 def _glob(pattern: Optional[str]):
-    if pattern is None:
-        return None
-    rx = re.compile(fnmatch.translate(pattern).encode("latin-1"), re.S)
-    return lambda key: rx.match(key) is not None
+    # Redis glob (util.c stringmatchlen), the one matcher of the package.
+    return key_matcher(pattern)
 
 
 def _items(path, stats) -> Iterator[tuple]:
