@@ -62,18 +62,10 @@ def _key_filter(dbs, patterns, types):
 
 
 def _glob_matcher():
-    """Redis glob semantics (util.c stringmatchlen) from the engine's matcher; fnmatch
-    (``[!...]`` for ``[^...]``, no escapes) if the engine module is not there."""
-    try:
-        from persistkit.kvengine.glob import glob_match
-        return glob_match
-    except ImportError:
-        import fnmatch
+    """Redis glob semantics (util.c stringmatchlen): the package's one matcher."""
+    from persistkit.kvencoding.glob import glob_match
 
-        def glob_match(pattern: bytes, key: bytes) -> bool:
-            pat = pattern.decode("latin-1").replace("[^", "[!")
-            return fnmatch.fnmatchcase(key.decode("latin-1"), pat)
-        return glob_match
+    return glob_match
 
 
 target_choice = click.Choice(sorted(TARGETS))
