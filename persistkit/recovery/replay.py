@@ -77,7 +77,7 @@ from persistkit.aoftools.model import AOFCommand
 from persistkit.aoftools.reader import AOFReader
 from persistkit.kvencoding.errors import FormatError, TruncatedError
 from persistkit.kvengine import Keyspace, table
-from persistkit.kvengine.glob import compile_glob
+from persistkit.kvencoding.glob import glob_match, pattern_bytes
 from persistkit.kvengine.reply import CommandError
 from persistkit.rdbtools import model
 
@@ -122,7 +122,7 @@ class SkipRule:
         name = words[0].upper().encode()
         if name in UNSKIPPABLE:
             raise RecoveryError(f"--skip {text!r}: {words[0].upper()} is log structure and cannot be skipped")
-        return cls(name, words[1].encode() if len(words) == 2 else None)
+        return cls(name, pattern_bytes(words[1]) if len(words) == 2 else None)
 
     def matches(self, name: bytes, args: list) -> bool:
         if name != self.name:
@@ -130,7 +130,7 @@ class SkipRule:
         if self.glob is None:
             return True
         pos = first_key_index(name)
-        return 0 < pos < len(args) and compile_glob(self.glob).fullmatch(bytes(args[pos])) is not None
+        return 0 < pos < len(args) and glob_match(self.glob, bytes(args[pos]))
 
     def __str__(self) -> str:
         text = self.name.decode("latin-1")
