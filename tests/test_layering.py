@@ -10,7 +10,7 @@ PKG = Path(__file__).resolve().parents[1] / "persistkit"
 # Lower number = lower layer. A module may import its own layer or lower ones.
 LAYER = {
     "accel": 0, "_accel": 0, "kvencoding": 0, "detect": 1, "report": 1,
-    "rdbtools": 2, "aoftools": 3, "checks": 4, "kvengine": 5, "recovery": 6,
+    "rdbtools": 2, "aoftools": 3, "checks": 4, "kvengine": 5, "recovery": 6, "lab": 6,
     "cli_contract": 7,  # exit codes, guarded, --json: below everything of the CLI shell
     "render": 8, "commands": 9, "cli": 10, "__main__": 11, "__init__": 11,  # the CLI shell
 }
