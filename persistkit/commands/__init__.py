@@ -6,9 +6,9 @@ results to ``persistkit.render``. They take the CLI contract (exit codes, ``guar
 ``--json``) from ``persistkit.cli_contract``, never from the entry point.
 """
 
-from . import aof, convert, engine, memory, rdb, recovery, tour
+from . import aof, convert, engine, lab, memory, rdb, recovery, tour
 
-FAMILIES = (rdb, convert, aof, engine, recovery, tour, memory)
+FAMILIES = (rdb, convert, aof, engine, recovery, tour, memory, lab)
 
 
 def register_all(main) -> None:

@@ -167,7 +167,7 @@ def loss_run(kind: str, mode: str, plan: LossPlan, work: Path, progress: Progres
     trace = work / "trace.txt" if tracing else None
     wl = Workload(seed=plan.seed)
     log = AckLog()
-    row: dict = {"server": kind, "mode": mode, "settings": settings, "traced": tracing}
+    row: dict = {"server": kind, "mode": mode, "settings": settings, "traced": tracing, "depth": plan.depth}
     say(f"{kind} {mode}: writing")
     srv = servers.start_server(kind, data, settings, trace_path=trace)
     try:
@@ -218,7 +218,10 @@ def loss_run(kind: str, mode: str, plan: LossPlan, work: Path, progress: Progres
         events.sort(key=lambda e: e.start)
         cut_dir = work / "after-power-cut"
         pc = build_post_cut(events, kill_t, str(data), str(cut_dir))
-        rp = recover(kind, cut_dir, settings, log.acked)
+        if pc.files == row["files"] and not pc.missing_content:
+            rp = rk      # every byte was durable: the same files recover the same way
+        else:
+            rp = recover(kind, cut_dir, settings, log.acked)
         row["lost_at_power_cut"] = rp.lost
         row["power_cut"] = {**_recovery_dict(rp, log, kill_t), **pc.as_dict(),
                             "durable_point": _durable_point(pc, mode, kill_t),
