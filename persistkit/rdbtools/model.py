@@ -15,7 +15,12 @@ hash       ``list[tuple[bytes, bytes]]`` in file order; field TTLs, where the
            type has them, in ``Record.field_expires`` (field -> absolute unix ms)
 stream     ``StreamValue``
 module     ``ModuleValue``
+array      ``ArrayValue`` (Redis 8.8+, RDB type 28): ``elements`` (index, tag, value)
+           in file order and the insert cursor; ``items()`` gives (index, text)
 =========  ===================================================================
+
+Key metadata (Redis 8.6+, opcode 243 before the type byte) is in ``Record.key_meta``:
+a list of ``KeyMeta`` (class name, version, flags, the stored value bytes).
 
 Integers stored in compact encodings (int-encoded strings, listpack/ziplist/intset
 integers) are given back as their canonical decimal text, like the server does.
@@ -34,8 +39,12 @@ ZSET = "zset"
 HASH = "hash"
 STREAM = "stream"
 MODULE = "module"
+ARRAY = "array"
 
 from persistkit.kvencoding.streamtypes import StreamEntry, StreamID, StreamNode  # noqa: F401  (re-exported)
+from persistkit.kvencoding.keymeta import KeyMeta  # noqa: F401,E402  (re-exported)
+from persistkit.kvencoding.rdbarray import ArrayElement, ArrayValue  # noqa: F401,E402  (re-exported)
+from persistkit.kvencoding.streamext import IdmpProducer, StreamIdmp  # noqa: F401,E402  (re-exported)
 
 
 def format_stream_id(sid: StreamID) -> str:
@@ -70,6 +79,9 @@ class StreamGroup:
     entries_read: Optional[int]  # v2+; None when not stored (v1) -- the server's "nil"
     pel: list[StreamPendingEntry]
     consumers: list[StreamConsumer]
+    # Stream v5 (type 27, RDB 14): PEL entries released by XNACK (owned by no consumer),
+    # in stored order; None for older stream types.
+    nacked: Optional[list[StreamID]] = None
 
 
 @dataclass(slots=True)
@@ -81,6 +93,8 @@ class StreamValue:
     max_deleted_id: Optional[StreamID] = None  # v2+
     entries_added: Optional[int] = None        # v2+
     groups: list[StreamGroup] = field(default_factory=list)
+    # Stream v4+ (types 26/27, RDB 13+): idempotent-producer state; None for older types.
+    idmp: Optional[StreamIdmp] = None
 
     def entries(self):
         """Live entries in id order."""
@@ -228,3 +242,4 @@ class Record:
     field_expires: Optional[dict[bytes, int]] = None
     size_hint: Optional[int] = None
     layout: Optional[dict] = None
+    key_meta: Optional[list[KeyMeta]] = None   # RDB 13+: KEY_META classes before the type

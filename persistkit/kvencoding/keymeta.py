@@ -1,0 +1,261 @@
+"""Key metadata (Redis 8.6+, RDB 13): the ``KEY_META`` block before a key's type byte.
+
+redis/redis ``src/keymeta.c`` (``rdbSaveKeyMetadata`` / ``rdbLoadKeyMetadata``) and
+``src/rdb.c`` (``rdbResolveKeyType``). A module can register up to 7 key-metadata
+classes; a key that carries metadata a class wants saved is written as
+
+    243 (RDB_OPCODE_KEY_META)  length: number of classes N (at most 7)
+    N x ( 4 bytes: class spec, little-endian uint32
+          the class's value: module opcodes (RDB_MODULE_OPCODE_* SINT/UINT/FLOAT/
+          DOUBLE/STRING, each with its value) ending with the EOF opcode 0 )
+    then the key's type byte, key and value as usual.
+
+The class spec packs (``keyMetaClassEncode``), from the top bit down: the 4-char class
+name (6 bits per char from ``A-Za-z0-9-_``, 24 bits), the class version (5 bits) and
+3 flag bits (bit 0: ALLOW_IGNORE, a loader without the class may drop the value).
+Every 32-bit value decodes to some name (``keyMetaClassDecode`` cannot fail).
+
+The value's framing is the module one, so it can be walked without the module
+(``rdbLoadCheckModuleValue``, which the server itself uses to skip an ALLOW_IGNORE
+class). The same block also leads a DUMP payload (cluster.c ``createDumpPayload``).
+
+This module has no I/O: readers take a ``ByteSource``; encoders return bytes.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from typing import Optional
+
+from persistkit.kvencoding.errors import FormatError
+from persistkit.kvencoding.lengths import ENC_INT32, ENC_LZF, encode_length, read_length
+from persistkit.kvencoding.source import ByteSource
+
+OP_KEY_META = 243
+# keymeta.h KEY_META_MAX_NUM_MODULES (class ids 1..7).
+MAX_CLASSES = 7
+FLAG_ALLOW_IGNORE = 1          # bit KEY_META_FLAG_ALLOW_IGNORE (0)
+CHARSET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
+# Module value opcodes (rdb.h RDB_MODULE_OPCODE_*).
+MOD_EOF, MOD_SINT, MOD_UINT, MOD_FLOAT, MOD_DOUBLE, MOD_STRING = range(6)
+_MOD_NAMES = {MOD_SINT: "sint", MOD_UINT: "uint", MOD_FLOAT: "float", MOD_DOUBLE: "double",
+              MOD_STRING: "string"}
+
+_U32 = struct.Struct("<I")
+_F32 = struct.Struct("<f")
+_F64 = struct.Struct("<d")
+
+
+@dataclass(slots=True)
+class KeyMeta:
+    """One class's metadata on a key.
+
+    ``raw`` is the stored value exactly: its module opcodes up to and including the
+    EOF opcode (so a writer copies it byte for byte); ``spec`` the stored 32-bit
+    class spec, from which ``name``, ``version`` and ``flags`` are decoded."""
+
+    name: str
+    version: int
+    flags: int
+    raw: bytes
+    spec: int = 0
+
+    @property
+    def allow_ignore(self) -> bool:
+        return bool(self.flags & FLAG_ALLOW_IGNORE)
+
+
+def decode_class_spec(spec: int) -> tuple[str, int, int]:
+    """(name, version, flags) of a 32-bit class spec (keymeta.c keyMetaClassDecode)."""
+    flags = spec & 0x7
+    version = (spec >> 3) & 0x1F
+    v = spec >> 8
+    chars = []
+    for _ in range(4):
+        chars.append(CHARSET[v & 0x3F])
+        v >>= 6
+    return "".join(reversed(chars)), version, flags
+
+
+def encode_class_spec(name: str, version: int, flags: int = 0) -> int:
+    """The 32-bit class spec of a class (keymeta.c keyMetaClassEncode)."""
+    if len(name) != 4 or any(c not in CHARSET for c in name):
+        raise ValueError(f"a key-metadata class name is 4 characters of {CHARSET!r}: {name!r}")
+    if not 0 <= version <= 31:
+        raise ValueError(f"a key-metadata class version is 0-31: {version}")
+    if not 0 <= flags <= 7:
+        raise ValueError(f"key-metadata class flags are 3 bits: {flags}")
+    v = 0
+    for c in name:
+        v = (v << 6) | CHARSET.index(c)
+    return (((v << 5) | version) << 3) | flags
+
+
+def _length_raw(src: ByteSource, what: str) -> tuple[int, bool, bytes]:
+    """One length prefix with its exact bytes: (value, special-encoding?, raw)."""
+    at = src.tell()
+    first = src.peek(1)
+    if not first:
+        src.need(1, what)
+    b = first[0]
+    kind = b >> 6
+    size = 1 if kind in (0, 3) else 2 if kind == 1 else 5 if b == 0x80 else 9 if b == 0x81 else 0
+    if not size:
+        raise FormatError(f"unknown length encoding in {what}", at, expected="a length prefix",
+                          found=f"0x{b:02x}")
+    raw = src.read(size, what)
+    if kind == 0:
+        return b, False, raw
+    if kind == 3:
+        return b & 0x3F, True, raw
+    if kind == 1:
+        return ((b & 0x3F) << 8) | raw[1], False, raw
+    return int.from_bytes(raw[1:], "big"), False, raw
+
+
+def _plain_length(src: ByteSource, parts: list, what: str) -> int:
+    at = src.tell()
+    v, encoded, raw = _length_raw(src, what)
+    if encoded:
+        raise FormatError(f"special string encoding where {what} was expected", at,
+                          expected="a plain length", found=f"encoded value type {v}")
+    parts.append(raw)
+    return v
+
+
+def capture_module_value(src: ByteSource, what: str) -> bytes:
+    """The exact bytes of module opcodes up to and including EOF, consumed from ``src``
+    (the framing rdbLoadCheckModuleValue walks)."""
+    parts: list[bytes] = []
+    while True:
+        at = src.tell()
+        code = _plain_length(src, parts, f"{what} opcode")
+        if code == MOD_EOF:
+            return b"".join(parts)
+        if code in (MOD_SINT, MOD_UINT):
+            _plain_length(src, parts, f"{what} integer")
+        elif code == MOD_FLOAT:
+            parts.append(src.read(4, f"{what} float"))
+        elif code == MOD_DOUBLE:
+            parts.append(src.read(8, f"{what} double"))
+        elif code == MOD_STRING:
+            s_at = src.tell()
+            n, encoded, raw = _length_raw(src, f"{what} string")
+            parts.append(raw)
+            if not encoded:
+                parts.append(src.read(n, f"{what} string"))
+            elif n <= ENC_INT32:
+                parts.append(src.read((1, 2, 4)[n], f"{what} string"))
+            elif n == ENC_LZF:
+                clen = _plain_length(src, parts, f"compressed length of {what} string")
+                _plain_length(src, parts, f"uncompressed length of {what} string")
+                parts.append(src.read(clen, f"{what} string"))
+            else:
+                raise FormatError(f"unknown string encoding in {what} string", s_at,
+                                  expected="INT8, INT16, INT32 or LZF (0-3)", found=f"encoding {n}")
+        else:
+            raise FormatError(f"unknown opcode in {what}", at, expected="module opcode 0-5",
+                              found=str(code))
+
+
+def read_key_meta(src: ByteSource) -> list[KeyMeta]:
+    """The classes of a KEY_META block; ``src`` is just after the 243 opcode."""
+    at = src.tell()
+    n = read_length(src, "key metadata class count")
+    if n > MAX_CLASSES:
+        # keymeta.c rdbLoadKeyMetadata: "Too many metadata classes".
+        raise FormatError("too many key metadata classes", at,
+                          expected=f"at most {MAX_CLASSES}", found=str(n))
+    out = []
+    for _ in range(n):
+        spec = _U32.unpack(src.read(4, "key metadata class spec"))[0]
+        name, version, flags = decode_class_spec(spec)
+        raw = capture_module_value(src, f"key metadata of class {name}")
+        out.append(KeyMeta(name, version, flags, raw, spec))
+    return out
+
+
+def encode_key_meta(metas: list[KeyMeta]) -> bytes:
+    """The whole block, opcode 243 included (empty bytes for no metadata: the server
+    writes no block when no class saved anything)."""
+    if not metas:
+        return b""
+    if len(metas) > MAX_CLASSES:
+        raise ValueError(f"at most {MAX_CLASSES} key metadata classes, got {len(metas)}")
+    parts = [bytes((OP_KEY_META,)), encode_length(len(metas))]
+    for m in metas:
+        spec = m.spec or encode_class_spec(m.name, m.version, m.flags)
+        if decode_class_spec(spec) != (m.name, m.version, m.flags):
+            spec = encode_class_spec(m.name, m.version, m.flags)
+        raw = bytes(m.raw)
+        if not raw.endswith(b"\x00"):
+            raise ValueError(f"key metadata of class {m.name} must end with the EOF opcode 0")
+        parts.append(_U32.pack(spec))
+        parts.append(raw)
+    return b"".join(parts)
+
+
+def decode_module_items(raw: bytes, base: int = 0) -> list[tuple[str, object]]:
+    """The values inside a metadata (or module) value: ``[(kind, value)]`` with kind
+    ``sint``/``uint`` (int; a SaveSigned value is stored as its unsigned 64-bit form),
+    ``float``/``double`` (float), ``string`` (bytes). The final EOF is not listed."""
+    from persistkit.kvencoding.lengths import read_string
+
+    src = ByteSource(raw, base=base)
+    out: list[tuple[str, object]] = []
+    while True:
+        at = src.tell()
+        code = read_length(src, "module opcode")
+        if code == MOD_EOF:
+            if src.pos != len(src.buf):
+                raise FormatError("bytes after the module EOF opcode", src.tell(),
+                                  expected="end of value", found=f"{len(src.buf) - src.pos} bytes")
+            return out
+        if code in (MOD_SINT, MOD_UINT):
+            out.append((_MOD_NAMES[code], read_length(src, "module integer")))
+        elif code == MOD_FLOAT:
+            out.append(("float", _F32.unpack(src.read(4, "module float"))[0]))
+        elif code == MOD_DOUBLE:
+            out.append(("double", _F64.unpack(src.read(8, "module double"))[0]))
+        elif code == MOD_STRING:
+            out.append(("string", read_string(src, "module string")))
+        else:
+            raise FormatError("unknown module opcode", at, expected="module opcode 0-5",
+                              found=str(code))
+
+
+def encode_module_items(items: list[tuple[str, object]], *, compress: bool = True) -> bytes:
+    """Module opcodes for ``items`` (as ``decode_module_items`` gives them) plus EOF."""
+    from persistkit.kvencoding.lengths import encode_string
+
+    codes = {v: k for k, v in _MOD_NAMES.items()}
+    parts = []
+    for kind, value in items:
+        code = codes.get(kind)
+        if code is None:
+            raise ValueError(f"unknown module value kind {kind!r}")
+        parts.append(encode_length(code))
+        if code in (MOD_SINT, MOD_UINT):
+            parts.append(encode_length(int(value) & ((1 << 64) - 1)))
+        elif code == MOD_FLOAT:
+            parts.append(_F32.pack(float(value)))
+        elif code == MOD_DOUBLE:
+            parts.append(_F64.pack(float(value)))
+        else:
+            parts.append(encode_string(bytes(value), compress=compress))
+    parts.append(encode_length(MOD_EOF))
+    return b"".join(parts)
+
+
+def key_meta_from_items(name: str, version: int, flags: int,
+                        items: list[tuple[str, object]], *, compress: bool = True) -> KeyMeta:
+    return KeyMeta(name, version, flags, encode_module_items(items, compress=compress),
+                   encode_class_spec(name, version, flags))
+
+
+def describe(metas: Optional[list[KeyMeta]]) -> str:
+    if not metas:
+        return ""
+    return ", ".join(f"{m.name} v{m.version}" for m in metas)
