@@ -35,7 +35,7 @@ import struct
 from typing import BinaryIO, Iterable, Optional
 
 from persistkit.kvencoding.crc64 import crc64
-from persistkit.kvencoding.lengths import encode_length, encode_string, encode_strings
+from persistkit.kvencoding.lengths import encode_length, encode_lzf_blob, encode_string, encode_strings
 from persistkit.kvencoding.listpack import entry_size as lp_entry_size
 from persistkit.kvencoding.ziplist import entry_size as zl_entry_size
 from persistkit.kvencoding.numbers import canonical_int
@@ -184,7 +184,7 @@ def _lzf(data: bytes, max_out: int) -> Optional[bytes]:
 
 
 def _lzf_blob(packed: bytes, original_len: int) -> bytes:
-    return b"\xc3" + encode_length(len(packed)) + encode_length(original_len) + packed
+    return encode_lzf_blob(packed, original_len)  # the one LZF string layout (lengths)
 
 
 # ---------------------------------------------------------------------------
