@@ -36,7 +36,7 @@ from typing import Callable, Optional
 from persistkit.kvencoding.errors import FormatError
 from persistkit.kvencoding.fileio import input_name, input_size, open_input
 from persistkit.kvencoding.source import ByteSource
-from persistkit.rdbtools import model
+from persistkit.rdbtools import fastscan, model
 from persistkit.rdbtools.reader import RDBReader
 from persistkit.kvencoding.bstr import bstr_json
 
@@ -59,7 +59,8 @@ def inspect_rdb(path, *, top: int = 10, now_ms: Optional[int] = None, progress: 
         src = ByteSource(stream, name=str(path), size=input_size(stream), crc=True)
         return _inspect(src, str(path), top, now_ms, progress)
     with open_input(path) as stream:
-        src = ByteSource(stream, name=input_name(stream), size=input_size(stream), crc=True)
+        src = ByteSource(stream, name=input_name(stream), size=input_size(stream), crc=True,
+                         chunk=fastscan.source_chunk())
         return _inspect(src, str(path), top, now_ms, progress)
 
 
@@ -79,11 +80,9 @@ def _inspect(src: ByteSource, path: str, top: int, now_ms: Optional[int], progre
     ttl = out["ttl"]
     modules: dict[str, dict] = {}
     heap: list = []
-    seq = 0
-    mem = 0
-    last = 0
-    current_db = "0"
-    for item in reader:
+    state = {"seq": 0, "mem": 0, "last": 0, "db": "0"}
+
+    def take(item) -> None:
         cls = item.__class__
         if cls is model.Record:
             n = item.length
@@ -122,7 +121,7 @@ def _inspect(src: ByteSource, path: str, top: int, now_ms: Optional[int], progre
                     ttl["lt_30d"] += 1
                 else:
                     ttl["later"] += 1
-            mem += KEY_OVERHEAD + len(item.key) + n + (elements or 0) * ELEMENT_OVERHEAD.get(item.encoding, 0)
+            state["mem"] += KEY_OVERHEAD + len(item.key) + n + (elements or 0) * ELEMENT_OVERHEAD.get(item.encoding, 0)
             if item.type == model.MODULE and item.layout:
                 mid = item.layout.get("module_id", 0)
                 name = item.layout.get("module")
@@ -130,21 +129,20 @@ def _inspect(src: ByteSource, path: str, top: int, now_ms: Optional[int], progre
                 m["keys"] += 1
                 m["bytes"] += n
             if top > 0:
-                seq += 1
-                entry = (n, -seq, item.db, item.key, item.type, item.encoding, item.size_hint, item.offset)
-                if len(heap) < top:
-                    heapq.heappush(heap, entry)
-                elif n > heap[0][0]:
-                    heapq.heapreplace(heap, entry)
-            if progress is not None and item.offset - last > (1 << 20):
-                last = item.offset
+                state["seq"] += 1
+                _biggest(heap, top, (n, -state["seq"], item.db, item.key, item.type,
+                                     item.encoding, item.size_hint, item.offset))
+            if progress is not None and item.offset - state["last"] > (1 << 20):
+                state["last"] = item.offset
                 progress(item.offset, src.size)
         elif cls is model.Aux:
             out["aux"][item.key.decode("utf-8", "backslashreplace")] = bstr_json(item.value)
+            if embed is not None:
+                embed.aux(item.key, item.value)
         elif cls is model.SelectDB:
-            current_db = str(item.db)
+            state["db"] = str(item.db)
         elif cls is model.ResizeDB:
-            d = dbs.setdefault(current_db, {"keys": 0, "expires": 0, "resize_hint": None})
+            d = dbs.setdefault(state["db"], {"keys": 0, "expires": 0, "resize_hint": None})
             d["resize_hint"] = {"keys": item.db_size, "expires": item.expires_size}
         elif cls is model.Function:
             m = _LIB.match(item.code)
@@ -168,6 +166,74 @@ def _inspect(src: ByteSource, path: str, top: int, now_ms: Optional[int], progre
                 out["checksum"] = "disabled"
             else:
                 out["checksum"] = "ok" if item.checksum_ok else "mismatch"
+        if scanner is not None and top > 0:
+            scanner.seq = state["seq"]
+            scanner.set_heap([entry[0] for entry in heap])
+
+    def scanned(sc) -> None:
+        """Add the records the compiled scan accepted (fastscan.walk)."""
+        if not sc.keys:
+            return
+        db = state["db"]
+        d = dbs.get(db)
+        if d is None:
+            d = dbs[db] = {"keys": 0, "expires": 0, "resize_hint": None}
+        d["keys"] += sc.keys
+        d["expires"] += sc.expires
+        out["keys"] += sc.keys
+        out["expires"] += sc.expires
+        for rdb_type, enc in sc.touched:
+            keys, nbytes, elements = sc.figures(rdb_type, enc)
+            tname = type_names[rdb_type][0]
+            t = types.get(tname)
+            if t is None:
+                t = types[tname] = {"keys": 0, "bytes": 0, "elements": 0}
+            t["keys"] += keys
+            t["bytes"] += nbytes
+            t["elements"] += elements
+            ek = f"{tname}/{enc_names[enc]}"
+            e = encs.get(ek)
+            if e is None:
+                e = encs[ek] = {"keys": 0, "bytes": 0}
+            e["keys"] += keys
+            e["bytes"] += nbytes
+        ttl["none"] += sc.ttl_none
+        ttl["expired"] += sc.ttl_expired
+        ttl["lt_1h"] += sc.ttl_1h
+        ttl["lt_1d"] += sc.ttl_1d
+        ttl["lt_30d"] += sc.ttl_30d
+        ttl["later"] += sc.ttl_later
+        state["mem"] += sc.memory
+        if top > 0:
+            # The scanner kept a twin of the heap's sizes: these are exactly the
+            # records the heap takes, in file order.
+            for n, seq, rdb_db, key, rdb_type, enc, hint, offset in sc.biggest:
+                _biggest(heap, top, (n, -seq, rdb_db, key, type_names[rdb_type][0],
+                                     enc_names[enc], hint, offset))
+            state["seq"] = sc.seq
+        sc.reset_stats()
+        if progress is not None and src.tell() - state["last"] > (1 << 20):
+            state["last"] = src.tell()
+            progress(src.tell(), src.size)
+
+    scan_mod = fastscan.compiled()
+    scanner = None
+    embed = None
+    if scan_mod is not None:
+        from persistkit.rdbtools import opcodes
+
+        type_names = opcodes.VALKEY_TYPES if h.magic == "VALKEY" else opcodes.REDIS_TYPES
+        enc_names = scan_mod.ENCODING_NAMES
+        embed = fastscan.EmbedRule(h.magic)
+        scanner = scan_mod.Scanner(deep=False, version=h.version, stats=True, top=top,
+                                   overhead=[ELEMENT_OVERHEAD.get(e, 0) for e in enc_names],
+                                   key_overhead=KEY_OVERHEAD, now_ms=now,
+                                   **fastscan.scanner_options())
+        fastscan.walk(reader, src, scanner, take, scanned, embed)
+    else:
+        for item in reader:
+            take(item)
+    mem = state["mem"]
     out["modules"] = list(modules.values())
     out["empty_keys"] = len(reader.empty_keys)
     out["memory_estimate"] = mem
@@ -178,6 +244,13 @@ def _inspect(src: ByteSource, path: str, top: int, now_ms: Optional[int], progre
     if progress is not None:
         progress(src.tell(), src.size)
     return out
+
+
+def _biggest(heap: list, top: int, entry: tuple) -> None:
+    if len(heap) < top:
+        heapq.heappush(heap, entry)
+    elif entry[0] > heap[0][0]:
+        heapq.heapreplace(heap, entry)
 
 
 __all__ = ["inspect_rdb", "FormatError"]

@@ -31,7 +31,8 @@ from persistkit.kvencoding.errors import FormatError, TruncatedError, Unsupporte
 from persistkit.kvencoding.fileio import input_name, input_size, open_input
 from persistkit.kvencoding.source import ByteSource
 from persistkit.rdbtools import model
-from persistkit.rdbtools.dedup import KeyRepeatFinder, mix_db
+from persistkit.rdbtools import fastscan
+from persistkit.rdbtools.dedup import COMPACT_KEYS, Confirmer, KeyRepeatFinder, mix_db
 from persistkit.rdbtools.reader import RDBReader
 from persistkit.report import VerifyReport
 
@@ -63,7 +64,8 @@ def verify_rdb(path, *, quick: bool = False, progress: Progress = None,
         return ByteSource(s, name=input_name(s), size=input_size(s))
 
     with open_input(path) as stream:
-        src = ByteSource(stream, name=input_name(stream), size=input_size(stream), crc=True)
+        src = ByteSource(stream, name=input_name(stream), size=input_size(stream), crc=True,
+                         chunk=fastscan.source_chunk())
         return _verify_source(src, report, quick, progress, reopen)
 
 
@@ -85,38 +87,22 @@ def _verify_source(src: ByteSource, report: VerifyReport, quick: bool, progress:
     stats["version"] = reader.header.version
     # Keys: compact hashes (+ a second walk for repeats) when the input can be read
     # again, else an exact hash -> offset dict (standard input).
-    keys = KeyRepeatFinder() if reopen is not None else None
-    exact: dict[int, int] = {}
-    last_key_offset = -1
-    dbs = stats["dbs"]
-    eof = None
-    total = src.size
-    last_tick = 0
+    scan_mod = fastscan.compiled() if reopen is not None else None
+    if reopen is None:
+        keys = None
+    elif scan_mod is not None:
+        keys = scan_mod.KeyFilter(COMPACT_KEYS)  # KeyRepeatFinder's compiled twin
+    else:
+        keys = KeyRepeatFinder()
+    tally = _Tally(report, src, keys, progress)
     try:
-        for item in reader:
-            cls = item.__class__
-            if cls is model.Record:
-                stats["keys"] += 1
-                d = dbs.setdefault(str(item.db), {"keys": 0, "expires": 0})
-                d["keys"] += 1
-                if item.expire_ms is not None:
-                    stats["expires"] += 1
-                    d["expires"] += 1
-                last_key_offset = item.offset
-                h = mix_db(hash(item.key), item.db)
-                if keys is not None:
-                    keys.add(h)
-                else:
-                    first = exact.get(h)
-                    if first is not None:
-                        _duplicate_key(report, name, item, first)
-                    else:
-                        exact[h] = item.offset
-                if progress is not None and item.offset - last_tick > (1 << 20):
-                    last_tick = item.offset
-                    progress(item.offset, total)
-            elif cls is model.EOF:
-                eof = item
+        if scan_mod is not None:
+            scanner = scan_mod.Scanner(deep=not quick, version=reader.header.version,
+                                       keyfilter=keys, **fastscan.scanner_options())
+            fastscan.walk(reader, src, scanner, tally.item, tally.scanned)
+        else:
+            for item in reader:
+                tally.item(item)
     except FormatError as exc:
         if isinstance(exc, TruncatedError):
             code = "truncated"
@@ -125,9 +111,11 @@ def _verify_source(src: ByteSource, report: VerifyReport, quick: bool, progress:
         else:
             code = "format-error"
         report.problems.append(_problem(exc, code, name))
+    eof = tally.eof
+    last_key_offset = tally.last_key_offset
     if keys is not None:
-        confirm = keys.confirmer()
-        keys = None
+        confirm = keys.confirmer() if scan_mod is None else Confirmer(keys.finish(), {})
+        keys = tally.keys = None
         if confirm.candidates:
             _confirm_keys(confirm, reopen, reader.dropped, last_key_offset, report, name)
     for exc in reader.problems:
@@ -158,6 +146,71 @@ def _verify_source(src: ByteSource, report: VerifyReport, quick: bool, progress:
         progress(src.tell(), total)
     report.problems.sort(key=lambda p: (p.offset if p.offset is not None else -1))
     return report
+
+
+class _Tally:
+    """Per-file counts of verify: keys, expiries, per-db figures, key hashes, the EOF.
+    ``item`` takes what the exact reader yields; ``scanned`` adds what the compiled scan
+    accepted (fastscan)."""
+
+    def __init__(self, report: VerifyReport, src: ByteSource, keys, progress: Progress) -> None:
+        self.report = report
+        self.name = report.path
+        self.stats = report.stats
+        self.dbs = report.stats["dbs"]
+        self.src = src
+        self.keys = keys
+        self.exact: dict[int, int] = {}
+        self.last_key_offset = -1
+        self.eof = None
+        self.progress = progress
+        self.last_tick = 0
+        self.reader_db = 0
+
+    def item(self, item) -> None:
+        cls = item.__class__
+        if cls is model.Record:
+            stats = self.stats
+            stats["keys"] += 1
+            d = self.dbs.setdefault(str(item.db), {"keys": 0, "expires": 0})
+            d["keys"] += 1
+            if item.expire_ms is not None:
+                stats["expires"] += 1
+                d["expires"] += 1
+            self.last_key_offset = item.offset
+            h = mix_db(hash(item.key), item.db)
+            if self.keys is not None:
+                self.keys.add(h)
+            else:
+                first = self.exact.get(h)
+                if first is not None:
+                    _duplicate_key(self.report, self.name, item, first)
+                else:
+                    self.exact[h] = item.offset
+            if self.progress is not None and item.offset - self.last_tick > (1 << 20):
+                self.last_tick = item.offset
+                self.progress(item.offset, self.src.size)
+        elif cls is model.EOF:
+            self.eof = item
+        elif cls is model.SelectDB:
+            self.reader_db = item.db
+
+    def scanned(self, scanner) -> None:
+        n = scanner.keys
+        if n:
+            stats = self.stats
+            stats["keys"] += n
+            stats["expires"] += scanner.expires
+            d = self.dbs.setdefault(str(self.reader_db), {"keys": 0, "expires": 0})
+            d["keys"] += n
+            d["expires"] += scanner.expires
+            self.last_key_offset = scanner.last_offset
+            scanner.reset_stats()
+        if self.progress is not None:
+            at = self.src.tell()
+            if at - self.last_tick > (1 << 20):
+                self.last_tick = at
+                self.progress(at, self.src.size)
 
 
 def _duplicate_key(report: VerifyReport, name: str, item, first: int) -> None:
