@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from corpus import REAL as CORPUS_REAL
+from persistkit import accel
 from persistkit.rdbtools.memory import FileMeta, Summary, iter_rows
 from persistkit.rdbtools.memory import sizes as S
 from persistkit.rdbtools.memory.estimate import ENCODING, KEY, SIZE, USAGE
@@ -163,6 +164,8 @@ def test_generated_keyspace_estimates(written_with, start_redis, tmp_path):
     dump = tmp_path / "w" / "dump.rdb"
     rows = list(iter_rows(dump))
     writer.stop()
+    with accel.forced_pure(True):
+        assert list(iter_rows(dump)) == rows   # the reference path gives the same rows
     with load_rdb_into_redis(dump, tmp_path / "r") as server:
         real = _memory_usage(server, rows)
     _check_against(rows, real, exact_share=0.85)

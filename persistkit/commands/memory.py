@@ -52,13 +52,11 @@ def memory_task(path: str, index: int, opts: Options, part: Optional[str], progr
             part_file = open(part, "wb", buffering=1 << 20)
             writer = _row_writer(opts.fmt, part_file, header=False, path=path, meta=meta)
         first = True
-        add = summary.add
         for batch in _batches(rows):
             if first:
                 summary.start_file(meta.as_dict())
                 first = False
-            for row in batch:
-                add(row)
+            summary.add_rows(batch)
             if writer is not None:
                 writer.write(batch, path)
         if first:

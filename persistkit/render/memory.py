@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import re
 from typing import BinaryIO
 
 from rich.console import Console
@@ -25,6 +26,10 @@ from persistkit.render.common import display_bytes
 
 CSV_HEADER = b"database,type,key,size_in_bytes,encoding,num_elements,len_largest_element,expiry\n"
 RDBTOOLS_TYPES = {"zset": "sortedset"}
+_TYPE_BYTES = {t: RDBTOOLS_TYPES.get(t, t).encode()
+               for t in ("string", "list", "set", "zset", "hash", "stream", "module")}
+_ENCODING_BYTES = {e: e.encode() for e in ("int", "embstr", "raw", "quicklist", "listpack",
+                                          "hashtable", "intset", "skiplist", "stream")}
 _EPOCH = datetime.datetime(1970, 1, 1)
 _MAX_SECONDS = 221925052800  # redis-rdb-tools clamps here (to_datetime)
 
@@ -41,14 +46,13 @@ def expiry_text(ms) -> str:
     return dt.isoformat()
 
 
-_NEEDS_QUOTES = (b",", b'"', b"\n", b"\r")
+_NEEDS_QUOTES = re.compile(rb'[,"\r\n]')
 
 
 def _csv_key(key: bytes) -> bytes:
-    for c in _NEEDS_QUOTES:
-        if c in key:
-            return b'"' + key.replace(b'"', b'""') + b'"'
-    return key
+    if _NEEDS_QUOTES.search(key) is None:
+        return key
+    return b'"' + key.replace(b'"', b'""') + b'"'
 
 
 class CsvRows:
@@ -60,13 +64,20 @@ class CsvRows:
             out.write(CSV_HEADER)
 
     def write(self, rows, file: str) -> None:
-        out = self.out
-        types = RDBTOOLS_TYPES
+        types = _TYPE_BYTES
+        encs = _ENCODING_BYTES
+        search = _NEEDS_QUOTES.search
+        lines = []
+        append = lines.append
         for r in rows:
-            t = r[TYPE]
-            out.write(b"%d,%s,%s,%d,%s,%d,%d,%s\n" % (
-                r[DB], types.get(t, t).encode(), _csv_key(r[KEY]), r[SIZE], r[ENCODING].encode(),
-                r[ELEMENTS], r[LARGEST], expiry_text(r[EXPIRE]).encode()))
+            key = r[KEY]
+            if search(key) is not None:
+                key = _csv_key(key)
+            exp = r[EXPIRE]
+            append(b"%d,%s,%s,%d,%s,%d,%d,%s\n" % (
+                r[DB], types[r[TYPE]], key, r[SIZE], encs.get(r[ENCODING]) or r[ENCODING].encode(),
+                r[ELEMENTS], r[LARGEST], b"" if exp is None else expiry_text(exp).encode()))
+        self.out.write(b"".join(lines))
 
     def close(self) -> None:
         pass

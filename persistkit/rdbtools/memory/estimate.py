@@ -112,16 +112,16 @@ def _list(rec: model.Record, th: S.Thresholds):
         cur = 0
         plain = False
         for e in rec.value:
-            while left == 0:
+            if left == 0:
                 if cur:
                     nodes_sz += S.QUICKLIST_NODE + _jem(cur)
-                node = nodes[idx]
-                idx += 1
-                left = node["count"]
+                    n_nodes += 1
+                while left == 0:
+                    node = nodes[idx]
+                    idx += 1
+                    left = node["count"]
                 plain = node["container"] == "plain"
                 cur = 0 if plain else S.LISTPACK_EMPTY
-                if left:
-                    n_nodes += 1
             n = len(e)
             count += 1
             if n > largest:
@@ -130,6 +130,7 @@ def _list(rec: model.Record, th: S.Thresholds):
             left -= 1
         if count:
             nodes_sz += S.QUICKLIST_NODE + _jem(cur)
+            n_nodes += 1
     if not count:
         return None
     return S.float_total(S.ROBJ + S.QUICKLIST, nodes_sz, n_nodes, n_nodes), "quicklist", count, largest
@@ -156,7 +157,7 @@ def _set(rec: model.Record, th: S.Thresholds):
     # RDB_TYPE_SET (and the 7.2+ listpack set, loaded as a 7.0 server loads a plain set)
     total = rec.size_hint or 0
     presized = total > th.set_intset_entries
-    d: Optional[S.DictModel] = None
+    converted_at = -1   # members before the first non-integer, once there is one
     width = 2
     count = 0
     largest = 0
@@ -166,28 +167,23 @@ def _set(rec: model.Record, th: S.Thresholds):
         if n > largest:
             largest = n
         members_sds += _sds(n)
-        if not presized and d is None:
+        if not presized and converted_at < 0:
             v = canonical_int(e) if n <= 20 else None
             if v is not None:
                 w = 2 if -32768 <= v <= 32767 else 4 if -2147483648 <= v <= 2147483647 else 8
                 if w > width:
                     width = w
             else:
-                # setTypeConvert presizes for the integers so far, then dictTryExpand(len)
-                d = S.DictModel()
-                d.expand(count)
-                d.add_many(count)
-                d.expand(total)
-        if d is not None:
-            d.add()
+                converted_at = count
         count += 1
     if not count:
         return None
     if presized:
         return _set_hashtable(members_sds, count, S.next_power(count)), "hashtable", count, largest
-    if d is None:
+    if converted_at < 0:
         return S.ROBJ + _jem(S.INTSET_HEADER + count * width), "intset", count, largest
-    return _set_hashtable(members_sds, count, d.slots), "hashtable", count, largest
+    slots = S.mixed_set_slots(converted_at, total, count)
+    return _set_hashtable(members_sds, count, slots), "hashtable", count, largest
 
 
 def _skiplist(members_sds: int, n: int, slots: int) -> int:
@@ -216,7 +212,7 @@ def _zset(rec: model.Record, th: S.Thresholds):
     if t in (op.T_ZSET, op.T_ZSET_2):
         # loaded into a presized skiplist, converted to a listpack after loading when small
         if (count <= th.zset_entries and largest <= th.zset_value
-                and total_len < S.LISTPACK_SAFETY):
+                and total_len <= S.LISTPACK_SAFETY):
             return S.ROBJ + _jem(lp), "listpack", count, largest
         return _skiplist(members_sds, count, S.next_power(count)), "skiplist", count, largest
     # ziplist / listpack: kept when small (entry count only), else zsetConvert, whose
@@ -244,7 +240,7 @@ def _hash(rec: model.Record, th: S.Thresholds):
         # RDB_TYPE_HASH: a listpack while the pairs stay small, else a hashtable
         # (also the field-TTL hashtables of Redis 7.4 / Valkey 9, TTLs not counted)
         total = rec.size_hint or 0
-        d: Optional[S.DictModel] = None
+        converted_at = -1   # pairs before the first one too long for a listpack
         presized = total > th.hash_entries
         for f, v in rec.value:
             nf = len(f)
@@ -254,31 +250,21 @@ def _hash(rec: model.Record, th: S.Thresholds):
             if nv > largest:
                 largest = nv
             pairs_sds += _sds(nf) + _sds(nv)
-            if not presized:
-                if d is None:
-                    if (nf > th.hash_value or nv > th.hash_value
-                            or lp + nf + nv >= S.LISTPACK_SAFETY):
-                        # hashTypeConvertListpack presizes for the pairs so far; after
-                        # this pair, dictTryExpand(pairs still to load) when above 4
-                        d = S.DictModel()
-                        d.expand(count)
-                        d.add_many(count)
-                        d.add()
-                        left = total - count - 1
-                        if left > S.DICT_HT_INITIAL_SIZE:
-                            d.expand(left)
-                    else:
-                        lp += _lpe(f) + _lpe(v)
+            if not presized and converted_at < 0:
+                if (nf > th.hash_value or nv > th.hash_value
+                        or lp + nf + nv > S.LISTPACK_SAFETY):
+                    converted_at = count
                 else:
-                    d.add()
+                    lp += _lpe(f) + _lpe(v)
             count += 1
         if not count:
             return None
         if presized:
             return _hash_table(pairs_sds, count, S.next_power(count)), "hashtable", count, largest
-        if d is None:
+        if converted_at < 0:
             return S.ROBJ + _jem(lp), "listpack", count, largest
-        return _hash_table(pairs_sds, count, d.slots), "hashtable", count, largest
+        slots = S.converted_hash_slots(converted_at, total, count)
+        return _hash_table(pairs_sds, count, slots), "hashtable", count, largest
     # zipmap / ziplist / listpack (also the field-TTL forms, TTLs not counted): a
     # listpack unless there are too many pairs (zipmaps also check the lengths)
     for f, v in rec.value:

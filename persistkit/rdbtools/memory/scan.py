@@ -14,7 +14,7 @@ from typing import Callable, Iterator, Optional
 
 from persistkit import accel
 from persistkit.kvencoding.bstr import bstr_json
-from persistkit.kvencoding.errors import FormatError
+from persistkit.kvencoding.errors import FormatError, TruncatedError
 from persistkit.kvencoding.fileio import input_name, input_size, open_input
 from persistkit.kvencoding.source import ByteSource
 from persistkit.rdbtools import model
@@ -28,6 +28,10 @@ Progress = Optional[Callable[[int, Optional[int]], None]]
 # is all the estimate needs; an integer string has at most 20 bytes).
 BIG_STRING = 64
 PROGRESS_STEP = 1 << 22
+# The compiled scanner's largest window and the window's refill size (None: the
+# defaults); tests lower them to drive small files through the refill paths.
+WINDOW_MAX = None
+SOURCE_CHUNK = None
 
 
 class FileMeta:
@@ -59,8 +63,9 @@ def open_reader(path, stream=None, data: Optional[bytes] = None):
         stream = open_input(path)
         closer = stream
     try:
+        kw = {"chunk": SOURCE_CHUNK} if SOURCE_CHUNK else {}
         src = ByteSource(stream, name=input_name(stream) if closer else str(path),
-                         size=input_size(stream))
+                         size=input_size(stream), **kw)
         reader = RDBReader(src, iterate=True, big_strings=BIG_STRING, name=str(path),
                            strict_crc=False)
     except BaseException:
@@ -144,49 +149,81 @@ def _rows_pure(reader: RDBReader, meta: FileMeta, progress: Progress,
 
 def _rows_compiled(fast, reader: RDBReader, meta: FileMeta, progress: Progress,
                    th: Thresholds) -> Iterator[list]:
-    """The compiled scanner handles what it knows and stops before anything else; the
-    reference reader then reads exactly one item from that position."""
+    """The compiled scanner takes the records it accepts straight from the reader's
+    window; every other item is read by the reference reader (one fresh walk of its
+    item loop at the current position, the reader's driver contract), then the scan
+    resumes."""
+    from persistkit.rdbtools.memory import sizes as S
+
     src = reader.src
-    items = iter(reader)
-    next(items)  # the header, already read
+    scanner = fast.MemScanner(th.as_tuple(), S.SKIPLIST_NODE_MEAN, S.SKIPLIST_HEADER,
+                              S.mixed_set_slots, S.converted_hash_slots, S.grown_slots,
+                              WINDOW_MAX)
+    R_MORE, R_NEED = fast.R_MORE, fast.R_NEED
     one = _OneItem(reader)
     last = 0
     while True:
-        rows, status = fast.scan(reader, 4096)
+        rows: list = []
+        st = scanner.run(src, reader.db, rows, 4096)
+        src.pos = scanner.pos
         if rows:
             yield from rows
         if progress is not None and src.tell() - last > PROGRESS_STEP:
             last = src.tell()
             progress(last, src.size)
-        if status == fast.MORE:
+        if st == R_MORE:
             continue
-        # fast.DEFER: the next item is for the reference reader
-        item = one.read()
-        if item.__class__ is model.Record:
-            row = _estimate(item, reader.name, th)
-            one.finish(item)
-            if row is not None:
-                row[STORED] = item.length
-                yield row
-            continue
-        _other_item(item, meta)
-        if item.__class__ is model.EOF:
-            return
+        if st == R_NEED:
+            have = src.base + len(src.buf)
+            try:
+                src.need(scanner.need)
+            except TruncatedError:
+                pass
+            if src.base + len(src.buf) > have:
+                continue  # the window grew: scan the same record again
+        while True:
+            item = one.read()
+            if item.__class__ is model.Record:
+                row = _estimate(item, reader.name, th)
+                one.finish(item)
+                if row is not None:
+                    row[STORED] = item.length
+                    yield row
+                break
+            _other_item(item, meta)
+            if item.__class__ is model.EOF:
+                return
+            if not one.pending:
+                break
 
 
 class _OneItem:
     """Read single items with the reference reader from where the compiled scanner
-    stopped (a fresh pass of its item loop at a record boundary)."""
+    stopped: a fresh walk of its item loop at a record boundary (the reader's driver
+    contract). An opcode between a record's expiry/idle/freq prefix and its type byte
+    (KeyDB writes such files) leaves the prefix pending inside that walk: ``pending``
+    then says to keep reading with it until the record is out."""
 
-    __slots__ = ("reader", "gen")
+    __slots__ = ("reader", "gen", "at")
 
     def __init__(self, reader: RDBReader) -> None:
         self.reader = reader
         self.gen = None
+        self.at = None
+
+    @property
+    def pending(self) -> bool:
+        return self.gen is not None
 
     def read(self):
-        self.gen = self.reader._items()
-        return next(self.gen)
+        if self.gen is None:
+            self.at = self.reader.src.tell()
+            self.gen = self.reader._items()
+        item = next(self.gen)
+        if item.__class__ is not model.Record and item.offset == self.at:
+            self.gen = None
+        self.at = None if self.gen is None else self.at
+        return item
 
     def finish(self, rec: model.Record) -> None:
         """Drain a lazily read value and set the record's length, as the reader's own

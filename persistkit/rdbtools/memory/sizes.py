@@ -262,6 +262,35 @@ def grown_slots(n: int) -> int:
     return d.slots
 
 
+def mixed_set_slots(ints_before: int, total: int, count: int) -> int:
+    """Buckets of a plain set (RDB_TYPE_SET) of ``total`` members that was an intset until
+    member ``ints_before`` (the first non-integer): setTypeConvert presizes for the
+    integers so far, rdbLoadObject then dictTryExpand(total), and every member from the
+    first non-integer on is added (``count`` members in all)."""
+    d = DictModel()
+    d.expand(ints_before)
+    d.add_many(ints_before)
+    d.expand(total)
+    d.add_many(count - ints_before)
+    return d.slots
+
+
+def converted_hash_slots(pairs_before: int, total: int, count: int) -> int:
+    """Buckets of a plain hash (RDB_TYPE_HASH) of ``total`` pairs that was a listpack until
+    pair ``pairs_before`` (the first too long for a listpack): hashTypeConvertListpack
+    presizes for the pairs so far, that pair is added, then dictTryExpand(pairs still to
+    load) when above 4, then the rest (``count`` pairs in all)."""
+    d = DictModel()
+    d.expand(pairs_before)
+    d.add_many(pairs_before)
+    d.add()
+    left = total - pairs_before - 1
+    if left > DICT_HT_INITIAL_SIZE:
+        d.expand(left)
+    d.add_many(count - pairs_before - 1)
+    return d.slots
+
+
 def rax_nodes(keys: list[bytes]) -> int:
     """Nodes of a Redis rax holding ``keys`` (distinct, equal length, inserted only):
     the root, every branching point, every child of a branching point and every key's

@@ -47,40 +47,61 @@ class Summary:
         self.files.append(dict(meta, keys=0, size=0, usage=0))
 
     def add(self, row) -> None:
-        size = row[SIZE]
-        self.keys += 1
-        self.size += size
-        self.usage += row[USAGE]
-        self.stored += row[STORED]
+        self.add_rows((row,))
+
+    def add_rows(self, rows: Iterable) -> None:
+        """Count ``rows`` (the hot loop of a report: state in locals)."""
         f = self.files[-1]
-        f["keys"] += 1
-        f["size"] += size
-        f["usage"] += row[USAGE]
-        exp = row[EXPIRE] is not None
-        if exp:
-            self.expires += 1
-        te = row[TYPE] + "/" + row[ENCODING]
-        t = self.by_type.get(te)
-        if t is None:
-            t = self.by_type[te] = [0, 0, 0]
-        t[0] += 1
-        t[1] += size
-        t[2] += row[ELEMENTS]
-        d = self.by_db.get(row[DB])
-        if d is None:
-            d = self.by_db[row[DB]] = [0, 0, 0]
-        d[0] += 1
-        d[1] += exp
-        d[2] += size
-        if self.depth:
-            self._add_prefixes(row[KEY], size)
-        if self.top:
-            self._seq += 1
-            entry = (size, -self._file_index, -self._seq, row)
-            if len(self._heap) < self.top:
-                heapq.heappush(self._heap, entry)
-            elif entry > self._heap[0]:
-                heapq.heapreplace(self._heap, entry)
+        by_type = self.by_type
+        by_db = self.by_db
+        heap = self._heap
+        top = self.top
+        fidx = -self._file_index
+        depth = self.depth
+        add_prefixes = self._add_prefixes
+        keys = size_sum = usage_sum = stored_sum = expires = 0
+        seq = self._seq
+        for row in rows:
+            size = row[SIZE]
+            usage = row[USAGE]
+            keys += 1
+            size_sum += size
+            usage_sum += usage
+            stored_sum += row[STORED]
+            exp = row[EXPIRE] is not None
+            expires += exp
+            te = row[TYPE] + "/" + row[ENCODING]
+            t = by_type.get(te)
+            if t is None:
+                t = by_type[te] = [0, 0, 0]
+            t[0] += 1
+            t[1] += size
+            t[2] += row[ELEMENTS]
+            d = by_db.get(row[DB])
+            if d is None:
+                d = by_db[row[DB]] = [0, 0, 0]
+            d[0] += 1
+            d[1] += exp
+            d[2] += size
+            if depth:
+                add_prefixes(row[KEY], size)
+            if top:
+                seq += 1
+                if len(heap) < top:
+                    heapq.heappush(heap, (size, fidx, -seq, row))
+                elif size >= heap[0][0]:
+                    entry = (size, fidx, -seq, row)
+                    if entry > heap[0]:
+                        heapq.heapreplace(heap, entry)
+        self._seq = seq
+        self.keys += keys
+        self.size += size_sum
+        self.usage += usage_sum
+        self.stored += stored_sum
+        self.expires += expires
+        f["keys"] += keys
+        f["size"] += size_sum
+        f["usage"] += usage_sum
 
     def _add_prefixes(self, key: bytes, size: int) -> None:
         parts = key.split(self.sep, self.depth)
@@ -102,10 +123,6 @@ class Summary:
                 node = prefixes[path] = [0, 0]
             node[0] += 1
             node[1] += size
-
-    def add_rows(self, rows: Iterable) -> None:
-        for row in rows:
-            self.add(row)
 
     # -------------------------------------------------------------- merging
     def merge(self, other: "Summary") -> None:
