@@ -24,9 +24,11 @@ def register(main) -> None:
                   show_default=True, help="Persistence modes to measure.")
     @click.option("--seed", default=11, show_default=True, help="Workload seed.")
     @click.option("--no-power-cut", is_flag=True, help="Do not trace the servers (no power-cut losses).")
+    @click.option("--scale", type=click.FloatRange(0.01, 100.0), default=1.0, show_default=True,
+                  help="Multiply the workload's key counts and durations (0.05: a smoke run of a few seconds).")
     @json_option
     @guarded
-    def lab(quick, out_dir, server_list, mode_list, seed, no_power_cut, as_json):
+    def lab(quick, out_dir, server_list, mode_list, seed, no_power_cut, scale, as_json):
         """Run a seeded workload against the bundled engine and real Redis, in every persistence
         mode, and measure what each loses at kill -9 and at a power cut, recovery time, file
         sizes, rewrite time, write latency during SAVE/BGSAVE, fork time and copy-on-write."""
@@ -44,7 +46,7 @@ def register(main) -> None:
         if bad or not modes:
             raise UsageProblem(f"--modes: unknown mode {', '.join(bad) or '(none)'} ({', '.join(servers.MODES)})")
         plan = runner.quick_plan(seed) if quick else runner.full_plan(seed)
-        plan = replace(plan, servers=kinds, modes=modes,
+        plan = replace(runner.scaled(plan, scale), servers=kinds, modes=modes,
                        loss=replace(plan.loss, trace=not no_power_cut))
 
         # SIGTERM cleans up like Ctrl-C: the runner kills its servers in ``finally``

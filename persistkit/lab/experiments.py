@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import bisect
+import math
 import os
 import shutil
 import signal
@@ -71,14 +72,6 @@ def write_batches(c: RespClient, wl: Workload, log: AckLog, seq: int, count: int
 
 def _persistence(c: RespClient) -> dict[str, str]:
     return c.info("persistence")
-
-
-def wait_rewrite_done(c: RespClient, timeout: float) -> None:
-    def done():
-        p = _persistence(c)
-        return p.get("aof_rewrite_in_progress") == "0" and p.get("aof_rewrite_scheduled") == "0"
-
-    wait_until(done, timeout, what="the AOF rewrite to finish")
 
 
 def wait_bgsave_done(c: RespClient, timeout: float) -> dict[str, str]:
@@ -145,9 +138,17 @@ def recover(kind: str, folder: Path, settings: dict, acked: int) -> Recovery:
 
 @dataclass
 class LossPlan:
+    """How long the measured writes run. AOF modes write for ``rewrite_after_s``, start a
+    BGREWRITEAOF while writing on, and keep writing ``tail_s`` after it finished, so that
+    the crash finds a fresh base plus a tail of increments (what recovery loads). The rdb
+    mode writes until the save point has produced a snapshot, then ``tail_s`` more (and
+    at least ``phase_s`` in all): the crash then finds a snapshot and the writes after it."""
+
     preload_writes: int = 20_000
     phase_s: float = 3.0
-    phase_writes: Optional[int] = None   # a fixed count instead of a duration (tests)
+    rewrite_after_s: float = 0.7
+    tail_s: float = 1.5
+    phase_writes: Optional[int] = None   # a fixed count instead of durations (tests)
     depth: int = 16
     save_seconds: int = 1
     seed: int = 11
@@ -155,14 +156,49 @@ class LossPlan:
     timeout: float = 120.0
 
 
+def _rewrite_done(c: RespClient) -> bool:
+    p = _persistence(c)
+    return p.get("aof_rewrite_in_progress") == "0" and p.get("aof_rewrite_scheduled") == "0"
+
+
+def _timed_phase(c: RespClient, wl: Workload, log: AckLog, seq: int, plan: LossPlan, aof: bool) -> tuple[int, Optional[float]]:
+    """Write until ``tail_s`` after a persistence event: with an AOF, the end of a
+    BGREWRITEAOF the lab starts after ``rewrite_after_s``; without, the end of the first
+    snapshot the save point starts (the phase lasting at least ``phase_s``). Returns the
+    next seq and the rewrite time (BGREWRITEAOF sent -> finished, under the write load)."""
+    start = time.monotonic()
+    saves_before = None if aof else int(_persistence(c).get("rdb_saves", 0))
+    end_at = None
+    rewrite_started = rewrite_s = None
+    last_check = start
+    while True:
+        seq = write_batches(c, wl, log, seq, plan.depth, plan.depth)
+        now = time.monotonic()
+        if aof and rewrite_started is None and now - start >= plan.rewrite_after_s:
+            c.call("BGREWRITEAOF")
+            rewrite_started = last_check = now
+        elif end_at is None and now - last_check >= 0.05 and (rewrite_started is not None or not aof):
+            last_check = now
+            if aof and _rewrite_done(c):
+                rewrite_s = now - rewrite_started
+                end_at = now + plan.tail_s
+            elif not aof and int(_persistence(c).get("rdb_saves", 0)) > saves_before:
+                end_at = max(now + plan.tail_s, start + plan.phase_s)
+            elif now - start > plan.timeout:
+                raise TimeoutError("no rewrite or snapshot finished while writing")
+        if end_at is not None and now >= end_at:
+            return seq, rewrite_s
+
+
 def loss_run(kind: str, mode: str, plan: LossPlan, work: Path, progress: Progress = None) -> dict:
-    """One mode on one server: preload, (rewrite), write until the crash, kill -9 the
-    server tree while a batch is in flight, then recover the files as the kill left them
-    and as a power cut at the same moment would have left them."""
+    """One mode on one server: preload, write until the crash (rewriting the AOF on the
+    way), kill -9 the server tree while a batch is in flight, then recover the files as
+    the kill left them and as a power cut at the same moment would have left them."""
     say = progress or (lambda msg: None)
     data = work / "data"
     data.mkdir(parents=True)
     settings = servers.mode_settings(mode, plan.save_seconds)
+    aof = settings["appendonly"] == "yes"
     tracing = plan.trace and servers.strace_usable()
     trace = work / "trace.txt" if tracing else None
     wl = Workload(seed=plan.seed)
@@ -173,24 +209,24 @@ def loss_run(kind: str, mode: str, plan: LossPlan, work: Path, progress: Progres
     try:
         c = RespClient(srv.port, timeout=plan.timeout)
         seq = write_batches(c, wl, log, 0, plan.preload_writes, 256)
-        row["rewrite_s"] = None
-        if settings["appendonly"] == "yes":
-            t0 = time.perf_counter()
-            c.call("BGREWRITEAOF")
-            wait_rewrite_done(c, plan.timeout)
-            row["rewrite_s"] = time.perf_counter() - t0
         # Everything so far onto the disk (the lab's own fsync of the folder): the
         # power-cut model starts from a known durable state, as a server that has run
         # for a while has.
         sync_start = sync_tree(str(data))
         sync_end = time.time()
         phase_start = time.time()
+        row["rewrite_s"] = None
         if plan.phase_writes is not None:
-            seq = write_batches(c, wl, log, seq, plan.phase_writes, plan.depth)
+            half = plan.phase_writes // 2 if aof else plan.phase_writes
+            seq = write_batches(c, wl, log, seq, half, plan.depth)
+            if aof:
+                t0 = time.perf_counter()
+                c.call("BGREWRITEAOF")
+                wait_until(lambda: _rewrite_done(c), plan.timeout, what="the AOF rewrite to finish")
+                row["rewrite_s"] = time.perf_counter() - t0
+                seq = write_batches(c, wl, log, seq, plan.phase_writes - half, plan.depth)
         else:
-            deadline = time.monotonic() + plan.phase_s
-            while time.monotonic() < deadline:
-                seq = write_batches(c, wl, log, seq, plan.depth, plan.depth)
+            seq, row["rewrite_s"] = _timed_phase(c, wl, log, seq, plan, aof)
         # the crash: the next batch is on its way when the server dies
         c.send_raw(b"".join(wl.write_commands(seq, plan.depth)))
         kill_t = srv.kill9()
@@ -315,7 +351,7 @@ def summarize(samples: list[float]) -> dict:
 
 def _pct(sorted_samples: list[float], p: float) -> float:
     """Nearest-rank percentile."""
-    k = max(0, min(len(sorted_samples) - 1, int(round(p / 100.0 * len(sorted_samples) + 0.5)) - 1))
+    k = max(0, min(len(sorted_samples) - 1, math.ceil(p / 100.0 * len(sorted_samples)) - 1))
     return sorted_samples[k]
 
 

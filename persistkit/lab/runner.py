@@ -32,24 +32,34 @@ class LabPlan:
     latency: LatencyPlan = field(default_factory=LatencyPlan)
     cow: CowPlan = field(default_factory=CowPlan)
     incremental: bool = True
-
-    def loss_for(self, mode: str) -> LossPlan:
-        if mode == "rdb" and self.loss.phase_writes is None:
-            # room for a snapshot to start (save point: N seconds and 1 change) and finish
-            return replace(self.loss, phase_s=self.loss.phase_s + self.loss.save_seconds + 1.5)
-        return self.loss
-
+    scale: float = 1.0
 
 def quick_plan(seed: int = 11) -> LabPlan:
     return LabPlan(quick=True,
-                   loss=LossPlan(preload_writes=5_000, phase_s=2.0, depth=16, save_seconds=1, seed=seed),
-                   latency=LatencyPlan(keys=20_000, value_size=100, none_s=0.5, repeats=2, seed=seed))
+                   loss=LossPlan(preload_writes=10_000, phase_s=2.0, rewrite_after_s=0.6, tail_s=1.5, depth=16,
+                                 save_seconds=1, seed=seed),
+                   latency=LatencyPlan(keys=20_000, value_size=100, none_s=0.5, repeats=1, seed=seed))
 
 
 def full_plan(seed: int = 11) -> LabPlan:
     return LabPlan(quick=False,
-                   loss=LossPlan(preload_writes=100_000, phase_s=8.0, depth=16, save_seconds=3, seed=seed),
+                   loss=LossPlan(preload_writes=100_000, phase_s=12.0, rewrite_after_s=4.0, tail_s=3.0, depth=16,
+                                 save_seconds=3, seed=seed),
                    latency=LatencyPlan(keys=200_000, value_size=100, none_s=2.0, repeats=4, seed=seed))
+
+
+def scaled(plan: LabPlan, factor: float) -> LabPlan:
+    """The plan with its key counts and durations multiplied by ``factor`` (a smoke run
+    at 0.05; the save interval and the fsync policies do not scale)."""
+    if factor == 1.0:
+        return plan
+    loss, lat = plan.loss, plan.latency
+    return replace(plan,
+                   scale=factor,
+                   loss=replace(loss, preload_writes=max(16, int(loss.preload_writes * factor)),
+                                phase_s=loss.phase_s * factor, rewrite_after_s=loss.rewrite_after_s * factor,
+                                tail_s=loss.tail_s * factor),
+                   latency=replace(lat, keys=max(64, int(lat.keys * factor)), none_s=max(0.05, lat.none_s * factor)))
 
 
 class Progress:
@@ -92,12 +102,16 @@ def run_lab(plan: LabPlan, progress: Optional[Progress] = None, *, workroot: Opt
     try:
         for mode in plan.modes:
             for kind in kinds:
-                runs.append(experiments.loss_run(kind, mode, plan.loss_for(mode), tmp / kind / mode,
-                                                 progress.on_message))
+                t0 = time.perf_counter()
+                row = experiments.loss_run(kind, mode, plan.loss, tmp / kind / mode, progress.on_message)
+                row["elapsed_s"] = round(time.perf_counter() - t0, 2)
+                runs.append(row)
                 progress.on_step()
         for kind in kinds:
+            t0 = time.perf_counter()
             lc = experiments.latency_and_cow(kind, plan.latency, plan.cow, tmp / kind / "latency",
                                              progress.on_message)
+            lc["elapsed_s"] = round(time.perf_counter() - t0, 2)
             latency += lc.pop("latency")
             cow += lc.pop("cow")
             datasets[kind] = lc
@@ -137,7 +151,7 @@ def _versions(kinds) -> dict:
 
 
 def assemble(plan, kinds, runs, latency, cow, datasets, inc, notes, started, load_start) -> dict:
-    settings = {"modes": list(plan.modes), "save_seconds": plan.loss.save_seconds,
+    settings = {"modes": list(plan.modes), "save_seconds": plan.loss.save_seconds, "scale": plan.scale,
                 "loss": asdict(plan.loss), "latency": asdict(plan.latency), "cow": asdict(plan.cow),
                 "mode_settings": {m: servers.mode_settings(m, plan.loss.save_seconds) for m in plan.modes}}
     checks = rep.checks(runs, kinds)
