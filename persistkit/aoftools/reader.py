@@ -33,6 +33,7 @@ import os
 from pathlib import Path
 from typing import Iterator, Optional
 
+from persistkit import accel
 from persistkit.detect import detect_bytes, find_manifest, is_manifest_name
 from persistkit.kvencoding.errors import FormatError
 from persistkit.kvencoding.fileio import InputError, escaping_symlink, input_size, open_input
@@ -158,6 +159,9 @@ def read_preamble(src: ByteSource, *, decode: bool) -> Iterator:
     yield from reader  # Header first, EOF last (its checksum compared by the reader)
 
 
+_BATCH = 4096  # commands framed per call of the compiled framing
+
+
 class _State:
     __slots__ = ("time", "db", "multi_offset")
 
@@ -217,24 +221,74 @@ class AOFReader:
                     raise exc.with_context(file=name)
                 self.preamble_end[name] = src.tell()
             self.last_complete = self.last_complete_outside_multi = (name, src.tell())
-            parser = CommandParser(src)
-            try:
-                for offset, args in parser:
-                    self.position = (name, offset)
-                    yield self._command(name, offset, parser.end - offset, args, parser, state)
-                    self.last_complete = (name, parser.end)
-                    if state.multi_offset is None:
-                        self.last_complete_outside_multi = self.last_complete
-            except FormatError as exc:
-                self.position = (name, parser.start)
-                raise exc.with_context(file=name)
+            yield from self.resp_items(src, name, state)
         finally:
             stream.close()
 
+    def resp_items(self, src: ByteSource, name: str, state: _State) -> Iterator[AOFCommand]:
+        """The commands of the RESP part of one file, from the source's position."""
+        compiled = accel.module("resp")
+        if compiled is not None:
+            yield from self._resp_compiled(compiled.frame_commands, src, name, state)
+            return
+        parser = CommandParser(src)
+        try:
+            for offset, args in parser:
+                self.position = (name, offset)
+                if parser.timestamp is not None:
+                    state.time = parser.timestamp
+                yield self._command(name, offset, parser.end - offset, args, state)
+                self.last_complete = (name, parser.end)
+                if state.multi_offset is None:
+                    self.last_complete_outside_multi = self.last_complete
+        except FormatError as exc:
+            self.position = (name, parser.start)
+            raise exc.with_context(file=name)
+
+    def _resp_compiled(self, frame, src: ByteSource, name: str, state: _State) -> Iterator:
+        """The RESP part of one file with the compiled framing (``_accel.resp``): runs of
+        usual commands come back as argument lists built in C; an annotation, a command
+        cut by the window's end and anything unusual go through the exact CommandParser
+        one item at a time, so commands, offsets and errors are those of the pure loop."""
+        command = self._command
+        while True:
+            buf = src.buf
+            p = src.pos
+            base = src.base
+            batch, ends = frame(buf, p, _BATCH)
+            for args, q in zip(batch, ends):
+                offset = base + p
+                src.pos = q
+                self.position = (name, offset)
+                yield command(name, offset, q - p, args, state)
+                self.last_complete = (name, base + q)
+                if state.multi_offset is None:
+                    self.last_complete_outside_multi = self.last_complete
+                p = q
+            if len(batch) == _BATCH:
+                continue  # the batch limit, not an unusual item, stopped the framing
+            # ---- one item through the exact parser (it refills the window)
+            parser = CommandParser(src)
+            try:
+                for offset, item in parser.items():
+                    if type(item) is not list:
+                        if item.timestamp is not None:
+                            state.time = item.timestamp
+                        break
+                    self.position = (name, offset)
+                    yield command(name, offset, parser.end - offset, item, state)
+                    self.last_complete = (name, parser.end)
+                    if state.multi_offset is None:
+                        self.last_complete_outside_multi = self.last_complete
+                    break
+                else:
+                    return  # the end of the input
+            except FormatError as exc:
+                self.position = (name, parser.start)
+                raise exc.with_context(file=name)
+
     @staticmethod
-    def _command(name, offset, length, args, parser, state) -> AOFCommand:
-        if parser.timestamp is not None:
-            state.time = parser.timestamp
+    def _command(name, offset, length, args, state) -> AOFCommand:
         in_multi = state.multi_offset is not None
         multi_offset = state.multi_offset
         if args:

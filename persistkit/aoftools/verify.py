@@ -32,6 +32,7 @@ import os
 import re
 from typing import Optional
 
+from persistkit import accel
 from persistkit.kvencoding.errors import FormatError, TruncatedError
 from persistkit.kvencoding.resp import CommandParser
 from persistkit.report import VerifyReport
@@ -169,7 +170,13 @@ def _check_resp(src, res: PartResult) -> None:
     annotation, a command cut by the window's end, the end of the input, any byte that
     is not the usual framing) is read by the exact parser (CommandParser), one item at
     a time, so errors, offsets and "valid up to" are exactly what it gives.
+
+    With the compiled accelerator the fast framing (and the annotation lines and the
+    MULTI/EXEC bookkeeping that needs no report) runs in ``_accel.resp.verify_scan``,
+    which stops where this loop would hand over to the exact parser.
     """
+    compiled = accel.module("resp")
+    scan = compiled.verify_scan if compiled is not None else None
     multi = 0
     multi_at = None
     commands = 0
@@ -186,50 +193,60 @@ def _check_resp(src, res: PartResult) -> None:
             buf = src.buf
             p = src.pos
             n = len(buf)
-            while p < n:
-                m = argc_match(buf, p)  # "*<N>\r\n$<L>\r\n", N > 0
-                if m is None:
-                    break  # "*0", odd digits, not a command, end of window: exact parser
-                argc, blen = m.groups()
-                argc = int(argc)
-                head_at = -1
-                h = m.end()
-                r = h + int(blen)
-                if buf[r:r + 2] != crlf:
-                    break
-                if buf[h] in b"meME" and r - h >= 4 and buf[h:r][:5].lower() in mx:
-                    head_at = h
-                    head_end = r
-                q = r + 2
-                if 1 < argc <= _BULK_RUN_MAX:
-                    run = runs.get(argc - 1)
-                    if run is not None:
-                        m = run(buf, q)
-                        e = -1 if m is None else m.end()
-                    else:
-                        e = frame_bulks(buf, q, argc - 1)
-                    if e >= 0:
-                        q = e
-                        argc = 1  # all framed: skip the loop below
-                for _ in range(argc - 1):
-                    m = bulk(buf, q)
+            if scan is not None:
+                p, c, a, blocks, multi, multi_at, t0, t1 = scan(buf, p, multi, multi_at, src.base)
+                commands += c
+                res.annotations += a
+                res.multi_blocks += blocks
+                if t0 >= 0:
+                    if res.first_time is None:
+                        res.first_time = t0
+                    res.last_time = t1
+            else:
+                while p < n:
+                    m = argc_match(buf, p)  # "*<N>\r\n$<L>\r\n", N > 0
                     if m is None:
-                        break
-                    r = m.end() + int(m.group(1))
+                        break  # "*0", odd digits, not a command, end of window: exact parser
+                    argc, blen = m.groups()
+                    argc = int(argc)
+                    head_at = -1
+                    h = m.end()
+                    r = h + int(blen)
                     if buf[r:r + 2] != crlf:
                         break
+                    if buf[h] in b"meME" and r - h >= 4 and buf[h:r][:5].lower() in mx:
+                        head_at = h
+                        head_end = r
                     q = r + 2
-                else:
-                    m = True
-                if m is not True:
-                    break
-                commands += 1
-                if head_at >= 0:  # rare: a MULTI or an EXEC (or a name starting so)
-                    src.pos = q
-                    end = src.base + q
-                    multi, multi_at = _multi_exec(res, buf[head_at:head_end], src.base + p,
-                                                  multi, multi_at)
-                p = q
+                    if 1 < argc <= _BULK_RUN_MAX:
+                        run = runs.get(argc - 1)
+                        if run is not None:
+                            m = run(buf, q)
+                            e = -1 if m is None else m.end()
+                        else:
+                            e = frame_bulks(buf, q, argc - 1)
+                        if e >= 0:
+                            q = e
+                            argc = 1  # all framed: skip the loop below
+                    for _ in range(argc - 1):
+                        m = bulk(buf, q)
+                        if m is None:
+                            break
+                        r = m.end() + int(m.group(1))
+                        if buf[r:r + 2] != crlf:
+                            break
+                        q = r + 2
+                    else:
+                        m = True
+                    if m is not True:
+                        break
+                    commands += 1
+                    if head_at >= 0:  # rare: a MULTI or an EXEC (or a name starting so)
+                        src.pos = q
+                        end = src.base + q
+                        multi, multi_at = _multi_exec(res, buf[head_at:head_end], src.base + p,
+                                                      multi, multi_at)
+                    p = q
             src.pos = p
             end = src.base + p
             # ---- one item through the exact parser
