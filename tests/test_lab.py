@@ -273,3 +273,57 @@ def test_usage_errors_exit_2():
     proc = subprocess.run([sys.executable, "-m", "persistkit", "lab", "--modes", "fsync-sometimes"],
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and "unknown mode" in proc.stderr
+
+
+def _descendants(pid: int) -> set[int]:
+    out, todo = set(), [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            for tid in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{tid}/children") as fh:
+                    for c in fh.read().split():
+                        out.add(int(c))
+                        todo.append(int(c))
+        except OSError:
+            pass
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_ctrl_c_kills_every_server_and_removes_the_temp_folder(tmp_path):
+    import signal
+    import time
+
+    env = dict(os.environ, TMPDIR=str(tmp_path))
+    proc = subprocess.Popen([sys.executable, "-m", "persistkit", "lab", "--quick", "--servers", "engine",
+                             "--modes", "aof-everysec", "--no-power-cut"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    try:
+        # wait (with a deadline) until the lab runs a server in its own temp folder
+        deadline = time.monotonic() + 120
+        servers_seen: set[int] = set()
+        while time.monotonic() < deadline:
+            work = list(tmp_path.glob("persistkit-lab-*/engine/aof-everysec/data/appendonlydir"))
+            servers_seen = _descendants(proc.pid)
+            if work and servers_seen:
+                break
+            assert proc.poll() is None, proc.stderr.read().decode()
+            time.sleep(0.05)   # polling a condition with a deadline, not a fixed wait
+        assert servers_seen, "the lab never started a server"
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode != 0
+    assert not list(tmp_path.glob("persistkit-lab-*"))
+    assert [p for p in servers_seen if _alive(p)] == []
