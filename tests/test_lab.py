@@ -327,3 +327,15 @@ def test_ctrl_c_kills_every_server_and_removes_the_temp_folder(tmp_path):
     assert proc.returncode != 0
     assert not list(tmp_path.glob("persistkit-lab-*"))
     assert [p for p in servers_seen if _alive(p)] == []
+
+
+def test_load_time_is_the_servers_total_not_its_first_part():
+    srv = servers.Server("redis", Path("."), {}, proc=None)
+    srv.log = ["* DB loaded from base file appendonly.aof.2.base.rdb: 0.008 seconds",
+               "* DB loaded from incr file appendonly.aof.2.incr.aof: 0.072 seconds",
+               "* DB loaded from append only file: 0.081 seconds"]
+    assert srv.load_seconds() == 0.081
+    srv.log = ["1:M 07 Dec 2026 22:28:20 * DB loaded from disk: 0.764 seconds (10 keys)"]
+    assert srv.load_seconds() == 0.764
+    srv.log = ["Ready to accept connections"]
+    assert srv.load_seconds() is None

@@ -36,9 +36,9 @@ class LabPlan:
 
 def quick_plan(seed: int = 11) -> LabPlan:
     return LabPlan(quick=True,
-                   loss=LossPlan(preload_writes=10_000, phase_s=2.0, rewrite_after_s=0.6, tail_s=1.5, depth=16,
+                   loss=LossPlan(preload_writes=8_000, phase_s=2.0, rewrite_after_s=0.6, tail_s=1.5, depth=16,
                                  save_seconds=1, seed=seed),
-                   latency=LatencyPlan(keys=20_000, value_size=100, none_s=0.5, repeats=1, seed=seed))
+                   latency=LatencyPlan(keys=15_000, value_size=100, none_s=0.5, repeats=1, seed=seed))
 
 
 def full_plan(seed: int = 11) -> LabPlan:

@@ -154,8 +154,10 @@ class Server:
 
     def load_seconds(self) -> Optional[float]:
         """What the server logged for loading its files ("DB loaded from ...: X seconds")."""
+        # Redis 7 logs each AOF part ("from base file ...", "from incr file ...") and then
+        # the total ("from append only file"); an RDB load is one line ("from disk")
         for line in self.log:
-            m = re.search(r"DB loaded from (?:disk|append only file|base file \S+): ([0-9.]+) seconds", line)
+            m = re.search(r"DB loaded from (?:disk|append only file): ([0-9.]+) seconds", line)
             if m:
                 return float(m.group(1))
         return None

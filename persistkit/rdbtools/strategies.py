@@ -33,6 +33,8 @@ from persistkit.kvencoding.lengths import (ENC_INT8, ENC_INT16, ENC_INT32, ENC_L
                                            read_i64, read_length, read_length_or_encoding,
                                            read_lzf_body, read_string, read_strings)
 from persistkit.kvencoding import intset as _is
+from persistkit.kvencoding import rdbarray as _ra
+from persistkit.kvencoding import streamext as _sx
 from persistkit.kvencoding import listpack as _lp
 from persistkit.kvencoding import streamnode as _sn
 from persistkit.kvencoding import ziplist as _zl
@@ -1031,6 +1033,8 @@ class ValueStrategy:
         t = rec.rdb_type
         v2 = t >= op.T_STREAM_LISTPACKS_2
         v3 = t >= op.T_STREAM_LISTPACKS_3
+        v4 = t >= op.T_STREAM_LISTPACKS_4   # Redis types 26/27 (this entry is Redis-only past 21)
+        v5 = t >= op.T_STREAM_LISTPACKS_5
         rec.encoding = "stream"
         if self.reader.server_version and self.reader.server_version.startswith("5."):
             rec.encoding = "unknown"  # Redis 5.0's OBJECT ENCODING answer for streams
@@ -1117,13 +1121,42 @@ class ValueStrategy:
                         entry.consumer = cname
                     cpel.append(pid)
                 consumers.append(model.StreamConsumer(cname, seen, active, cpel))
-            groups.append(model.StreamGroup(gname, glast, entries_read, pel, consumers))
+            nacked = None
+            if v5:
+                nacked = self._nack_zone(pel, pel_index)
+            groups.append(model.StreamGroup(gname, glast, entries_read, pel, consumers, nacked))
+        idmp = _sx.read_idmp(src) if v4 else None
         rec.size_hint = length
         rec.layout = {"stream_nodes": layout_nodes}
         if decode:
             rec.value = model.StreamValue(nodes=nodes, length=length, last_id=last_id,
                                           first_id=first_id, max_deleted_id=max_deleted,
-                                          entries_added=entries_added, groups=groups)
+                                          entries_added=entries_added, groups=groups,
+                                          idmp=idmp)
+
+    def _nack_zone(self, pel: list, pel_index: dict) -> list:
+        """Stream v5: a group's NACK zone (kvencoding.streamext), and the deep check of
+        rdbLoadObject: every PEL entry outside the zone has a consumer."""
+        at = self.src.tell()
+        owner_of = {p.id: p.consumer for p in pel}
+        nacked = _sx.read_nack_zone(self.src, owner_of, self._problem)
+        if self.decode:
+            zone = set(nacked)
+            for p in pel:
+                if p.consumer is None and p.id not in zone:
+                    self._problem(self._err("stream group PEL entry without consumer outside the "
+                                            "NACK zone", at, expected="an owner or a NACK-zone entry",
+                                            found=model.format_stream_id(p.id)))
+                    break
+        return nacked
+
+    # -- arrays
+    def v_array(self, rec: model.Record) -> None:
+        value, count = _ra.read_array(self.src, build=self.decode)
+        rec.encoding = "sliced-array"
+        rec.size_hint = count
+        if self.decode:
+            rec.value = value
 
 
 

@@ -26,15 +26,18 @@ def _mb(v) -> str:
 
 def runs_table(report: dict) -> Table:
     t = Table(title="Acknowledged writes lost, recovery, files", title_justify="left")
-    for col, just in (("server", "left"), ("mode", "left"), ("acked", "right"), ("lost kill -9", "right"),
-                      ("lost power cut", "right"), ("power cut: writes lost for", "right"),
-                      ("recovery", "right"), ("files", "right"), ("rewrite", "right"), ("writes/s", "right")):
+    t.caption = ("lost: acknowledged writes missing after recovery; window: seconds of acknowledged writes the "
+                 "power cut lost; load: recovery (load) time; w/s: write rate while traced")
+    for col, just in (("server", "left"), ("mode", "left"), ("acked", "right"), ("lost kill", "right"),
+                      ("lost cut", "right"), ("window", "right"),
+                      ("load", "right"), ("files", "right"), ("rewrite", "right"), ("w/s", "right")):
         t.add_column(col, justify=just)
     for r in report.get("runs", []):
         pc = r.get("power_cut") or {}
         t.add_row(r["server"], r["mode"], _n(r["acked_writes"]), _n(r["lost_at_kill9"]),
                   _n(r["lost_at_power_cut"]), _s(pc.get("lost_window_s")) if pc else "n/a",
-                  _s(r["recovery_s"]), _mb(r["files_bytes"]), _s(r.get("rewrite_s")), _n(r.get("writes_per_s")))
+                  _s(r["recovery_s"]), _mb(r["files_bytes"]), _s(r.get("rewrite_s")),
+                  f"{r['writes_per_s'] / 1000:.1f}k" if r.get("writes_per_s") else "n/a")
     return t
 
 
