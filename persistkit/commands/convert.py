@@ -13,7 +13,8 @@ from persistkit.cli_contract import EXIT_OK, EXIT_PROBLEM, UsageProblem, guarded
 from persistkit.rdbtools import model
 from persistkit.rdbtools.encoding_policy import SUPPORTED_VERSIONS, TARGETS, Thresholds
 
-KEY_TYPES = (model.STRING, model.LIST, model.SET, model.ZSET, model.HASH, model.STREAM, model.MODULE)
+KEY_TYPES = (model.STRING, model.LIST, model.SET, model.ZSET, model.HASH, model.STREAM, model.MODULE,
+             model.ARRAY)
 
 
 def _target(rdb_version, target, default=None):
@@ -23,7 +24,7 @@ def _target(rdb_version, target, default=None):
         return TARGETS[target]
     if rdb_version is not None:
         if rdb_version not in SUPPORTED_VERSIONS:
-            raise UsageProblem(f"cannot write RDB version {rdb_version} (supported: 6-12, 80)")
+            raise UsageProblem(f"cannot write RDB version {rdb_version} (supported: 6-14, 80)")
         return rdb_version, "valkey" if rdb_version >= 80 else "redis"
     return default
 

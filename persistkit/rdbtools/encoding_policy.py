@@ -44,16 +44,19 @@ TARGETS = {
     "redis-8.0": (12, REDIS),
     "valkey-8": (11, VALKEY),
     "valkey-9": (80, VALKEY),
+    "redis-8.6": (13, REDIS),
+    "redis-8.8": (14, REDIS),
 }
 
-SUPPORTED_VERSIONS = (6, 7, 8, 9, 10, 11, 12, 80)
+# 13 and 14: Redis 8.6 / 8.8, their layouts checked against files those servers wrote.
+SUPPORTED_VERSIONS = (6, 7, 8, 9, 10, 11, 12, 13, 14, 80)
 
 
 def check_target(version: int, dialect: str) -> None:
     if dialect not in (REDIS, VALKEY):
         raise ValueError(f"unknown dialect {dialect!r} (redis or valkey)")
     if version not in SUPPORTED_VERSIONS:
-        raise ValueError(f"RDB version {version} cannot be written (supported: 6-12, 80)")
+        raise ValueError(f"RDB version {version} cannot be written (supported: 6-14, 80)")
     if version == 80 and dialect != VALKEY:
         raise ValueError("RDB version 80 is Valkey's (VALKEY080): use dialect valkey")
 
@@ -63,6 +66,15 @@ def available_types(version: int, dialect: str = REDIS) -> frozenset:
     """Value types a loader of ``version`` accepts (what a writer may emit): the rows of
     the type table with a writer and ``since <= version``."""
     return _rt.writable(version, dialect)
+
+
+def has_key_meta(version: int, dialect: str) -> bool:
+    """Key metadata (opcode 243 KEY_META) exists in Redis RDB 13+ only."""
+    return dialect == REDIS and 13 <= version < 80
+
+
+def has_array(version: int, dialect: str) -> bool:
+    return dialect == REDIS and 14 <= version < 80
 
 
 def has_field_ttls(version: int, dialect: str) -> bool:
@@ -177,7 +189,11 @@ def _list_type(version: int, values: list, th: Thresholds) -> int:
     return op.T_LIST
 
 
-def _stream_type(version: int) -> int:
+def _stream_type(version: int, dialect: str = REDIS) -> int:
+    if dialect == REDIS and 14 <= version < 80:
+        return op.T_STREAM_LISTPACKS_5
+    if dialect == REDIS and version == 13:
+        return op.T_STREAM_LISTPACKS_4
     if version >= 11:
         return op.T_STREAM_LISTPACKS_3
     if version >= 10:
@@ -199,9 +215,13 @@ def server_type(rec: model.Record, version: int, dialect: str, th: Thresholds) -
     if t == model.HASH:
         return _hash_type(rec, version, dialect, th)
     if t == model.STREAM:
-        return _stream_type(version)
+        return _stream_type(version, dialect)
     if t == model.MODULE:
         return op.T_MODULE_2
+    if t == model.ARRAY:
+        if not has_array(version, dialect):
+            raise ValueError(f"array values need Redis RDB 14 (target {version})")
+        return op.T_ARRAY
     raise ValueError(f"unknown key type {t!r}")
 
 
@@ -247,7 +267,9 @@ def keep_type(rec: model.Record, version: int, dialect: str, th: Thresholds,
     if fam == model.SET:
         return _set_type(rec.value, version, th)
     if fam == model.STREAM:
-        return _stream_type(version)
+        return _stream_type(version, dialect)
     if fam == model.STRING:
         return op.T_STRING
+    if fam == model.ARRAY:
+        return server_type(rec, version, dialect, th)
     raise ValueError(f"{rec.type} values cannot be written for RDB version {version}")

@@ -15,6 +15,7 @@ from persistkit.rdbtools import rdbtypes as _rt
 
 # -- opcodes ------------------------------------------------------------------
 OP_SLOT_IMPORT = 243      # Valkey 9.0+ only (Redis 8.x uses 243 for KEY_META in RDB 13+)
+OP_KEY_META = 243         # Redis RDB 13+ (REDIS magic): key metadata before a type byte
 OP_SLOT_INFO = 244
 OP_FUNCTION2 = 245
 OP_FUNCTION_PRE_GA = 246
@@ -62,6 +63,9 @@ T_HASH_LISTPACK_EX_PRE_GA = 23  # Redis 7.4 RC
 T_HASH_METADATA = 24            # Redis 7.4 GA+
 T_HASH_LISTPACK_EX = 25         # Redis 7.4 GA+
 T_VALKEY_HASH_2 = 22            # Valkey 9 (VALKEY magic)
+T_STREAM_LISTPACKS_4 = 26       # Redis 8.6 (RDB 13): stream with IDMP state
+T_STREAM_LISTPACKS_5 = 27       # Redis 8.8 (RDB 14): stream with NACK zones
+T_ARRAY = 28                    # Redis 8.8 (RDB 14): sparse array
 
 # Module value sub-opcodes (rdb.h RDB_MODULE_OPCODE_*).
 MOD_EOF, MOD_SINT, MOD_UINT, MOD_FLOAT, MOD_DOUBLE, MOD_STRING = range(6)
@@ -76,11 +80,40 @@ REDIS_TYPES = {code: (row.family, row.name) for code, row in _rt.REDIS_TABLE.ite
 VALKEY_TYPES = {code: (row.family, row.name) for code, row in _rt.VALKEY_TABLE.items()}
 
 # -- versions -------------------------------------------------------------------
-REDIS_MAX_VERSION = 12     # Redis 7.4 - 8.4
+REDIS_MAX_VERSION = 15     # 12: Redis 7.4 - 8.4, 13: 8.6, 14: 8.8, 15: 8.10 (see UNCONFIRMED)
 VALKEY_VERSIONS = (80,)    # VALKEY080 (Valkey 9.0/9.1)
-# Redis 8.6 (RDB 13) and 8.8 (RDB 14) add key metadata (opcode 243 KEY_META) and new
-# stream/array types whose framing depends on module callbacks; not read here.
-KNOWN_NEWER_REDIS = (13, 14)
+KEY_META_SINCE = 13        # Redis RDB version that has opcode 243 KEY_META
+KNOWN_NEWER_REDIS = ()
+
+# Type bytes and opcodes a newer server writes whose layout could not be confirmed in
+# its source: refused by name. {(code, first RDB version): (what, server)}. Redis 8.10
+# (RDB 15) numbers hash templates 29-32 (and a template opcode 242) and GCRA 33, as
+# redis/librdb's defines.h says; the RDB 14 source tree has GCRA as 29, compiled only
+# with ENABLE_GCRA ("Hold GCRA out of the release"), so a 29 in an RDB 14 file comes
+# from such a build.
+UNCONFIRMED = {
+    (29, 14): ("GCRA, an ENABLE_GCRA build of Redis 8.8", "redis"),
+    (29, 15): ("hash template, listpack, self-contained", "Redis 8.10"),
+    (30, 15): ("hash template, listpack, template reference", "Redis 8.10"),
+    (31, 15): ("hash template, array, self-contained", "Redis 8.10"),
+    (32, 15): ("hash template, array, template reference", "Redis 8.10"),
+    (33, 15): ("GCRA", "Redis 8.10"),
+    (242, 15): ("hash template registry opcode", "Redis 8.10"),
+}
+# Valkey versions newer than this tool reads, refused by name.
+UNCONFIRMED_VALKEY = {81: "Valkey 9.2"}
+
+
+def unconfirmed(code: int, version: int, dialect: str = "redis"):
+    """``(what, server)`` when ``code`` is a known type/opcode of a newer server whose
+    layout is not confirmed, else None."""
+    if dialect != "redis":
+        return None
+    best = None
+    for (c, since), info in UNCONFIRMED.items():
+        if c == code and since <= version and (best is None or since > best[0]):
+            best = (since, info)
+    return best[1] if best else None
 
 
 def type_table(dialect: str) -> dict:

@@ -17,7 +17,7 @@ Columns of a row (``RDBType``):
 ``code``      the type byte.
 ``const``     the constant's name in ``opcodes`` (``T_...``).
 ``name``      the server's name for it (rdb.c ``rdb_type_string``).
-``family``    the key type: ``model.STRING`` / LIST / SET / ZSET / HASH / STREAM / MODULE.
+``family``    the key type: ``model.STRING`` / LIST / SET / ZSET / HASH / STREAM / MODULE / ARRAY.
 ``encoding``  the OBJECT ENCODING name a server that wrote this type reported for the key:
               a fixed name, or a function of the RDB version. ``BY_VALUE`` means the reader
               decides per value (strings: int/embstr/raw; quicklist v2: listpack for one
@@ -127,6 +127,11 @@ _REDIS_ONLY = (
             "hash_ttl_redis", 12, field_ttls=True),
     RDBType(25, "T_HASH_LISTPACK_EX", "hash-listpackex", _H, "listpackex", "hash_listpack_ex",
             "hash_ttl_redis", 12, field_ttls=True),
+    # Redis 8.6 (RDB 13) / 8.8 (RDB 14): streams with IDMP state (26), plus NACK zones
+    # (27); the sparse ARRAY type (28, OBJECT ENCODING "sliced-array").
+    RDBType(26, "T_STREAM_LISTPACKS_4", "stream-v4", _X, BY_VALUE, "stream", "stream", 13),
+    RDBType(27, "T_STREAM_LISTPACKS_5", "stream-v5", _X, BY_VALUE, "stream", "stream", 14),
+    RDBType(28, "T_ARRAY", "array", model.ARRAY, "sliced-array", "array", "array", 14),
 )
 
 _VALKEY_ONLY = (

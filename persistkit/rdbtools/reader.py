@@ -60,6 +60,9 @@ Records without values) for ``verify`` to report.
 * ``"min_expire"``: the stored minimum field expiry of types 24/25 (absolute ms).
 * ``"stream_nodes"``: streams, per listpack node ``{"compressed": bool}``.
 * ``"module_id"``, ``"module"``: module values (id and 9-char name, also without decoding).
+
+Key metadata (Redis RDB 13+, opcode 243 between the EXPIRETIME/IDLE/FREQ prefixes and
+the type byte, ``rdbResolveKeyType``) is read by every strategy into ``Record.key_meta``.
 """
 
 from __future__ import annotations
@@ -67,6 +70,7 @@ from __future__ import annotations
 from typing import Any, Iterator, Optional, Union
 
 from persistkit.kvencoding.errors import FormatError, TruncatedError, UnsupportedVersionError
+from persistkit.kvencoding.keymeta import read_key_meta
 from persistkit.kvencoding.lengths import read_i64, read_length, read_s_time, read_string
 from persistkit.kvencoding.source import ByteSource
 from persistkit.rdbtools import model
@@ -170,10 +174,10 @@ class RDBReader:
         known = (magic == "REDIS" and 1 <= version <= op.REDIS_MAX_VERSION) or \
                 (magic == "VALKEY" and version in op.VALKEY_VERSIONS)
         if not known and not self.allow_future:
-            if magic == "REDIS" and version in op.KNOWN_NEWER_REDIS:
-                why = (f"RDB version {version} is newer than this tool knows "
-                       f"(Redis 8.6+ format; this tool reads versions 1-{op.REDIS_MAX_VERSION} "
-                       "and VALKEY080)")
+            if magic == "VALKEY" and version in op.UNCONFIRMED_VALKEY:
+                why = (f"RDB version {version} (VALKEY{version:03d}, "
+                       f"{op.UNCONFIRMED_VALKEY[version]}) is not supported: its layout could "
+                       "not be confirmed")
             elif version == 0:
                 why = "RDB version 0 does not exist"
             else:
@@ -208,13 +212,28 @@ class RDBReader:
         Record = model.Record
         name = self.name
         start = None
-        expire = idle = freq = None
+        expire = idle = freq = key_meta = None
+        # Redis RDB 13+: opcode 243 is KEY_META (in a VALKEY file it is SLOT_IMPORT).
+        meta_op = (op.OP_KEY_META if self.dialect == "redis"
+                   and self.header.version >= op.KEY_META_SINCE else -1)
         while True:
             at = src.base + src.pos
             if src.pos >= len(src.buf):
                 src.need(1, "an opcode or value type")
             t = src.buf[src.pos]
             src.pos += 1
+            if key_meta is not None and t not in types:
+                # rdbResolveKeyType: the key's type byte follows the metadata at once.
+                raise self._err("key metadata not followed by a value type", at,
+                                expected="an RDB value type", found=str(t))
+            if t == meta_op:
+                if start is None:
+                    start = at
+                try:
+                    key_meta = read_key_meta(src)
+                except FormatError as exc:
+                    raise exc.with_context(file=name)
+                continue
             # Key-specific opcodes come before the type byte (rdbLoadRioWithLoadingCtx);
             # the record starts at the first of them.
             if t == 252:
@@ -268,8 +287,10 @@ class RDBReader:
             self._key = key
             rec = Record(db=self.db, key=key, type=row.family, rdb_type=t, encoding="",
                          offset=start, expire_ms=expire, idle=idle, freq=freq)
+            if key_meta is not None:
+                rec.key_meta = key_meta
             start = None
-            expire = idle = freq = None
+            expire = idle = freq = key_meta = None
             self._broken = False
             try:
                 readers[t](rec)
@@ -341,6 +362,13 @@ class RDBReader:
             return model.SlotInfo(slot, size, exp, at, src.tell() - at)
         if t == op.OP_SLOT_IMPORT and self.dialect == "valkey":
             return self._read_slot_import(at)
+        newer = op.unconfirmed(t, self.header.version, self.dialect)
+        if newer is not None:
+            kind = "opcode" if t >= 240 else "type"
+            raise self._err(f"RDB {kind} {t} ({newer[0]}, {newer[1]}) is not supported: its "
+                            "layout could not be confirmed", at,
+                            expected=f"a {self.header.magic} v{self.header.version} type or opcode "
+                            "this tool reads", found=str(t), cls=UnsupportedVersionError)
         raise self._err(f"unknown value type or opcode {t}", at,
                         expected=f"a {self.header.magic} v{self.header.version} type or opcode",
                         found=str(t))

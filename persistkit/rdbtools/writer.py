@@ -35,6 +35,9 @@ import struct
 from typing import BinaryIO, Iterable, Optional
 
 from persistkit.kvencoding.crc64 import crc64
+from persistkit.kvencoding.keymeta import encode_key_meta
+from persistkit.kvencoding.rdbarray import encode_array
+from persistkit.kvencoding.streamext import encode_idmp, encode_nack_zone
 from persistkit.kvencoding.lengths import encode_length, encode_lzf_blob, encode_string, encode_strings
 from persistkit.kvencoding.listpack import entry_size as lp_entry_size
 from persistkit.kvencoding.ziplist import entry_size as zl_entry_size
@@ -392,6 +395,8 @@ class ValueEncoder:
             return self._hash_ttl_redis(t, rec, hints)
         if w == "hash_ttl_valkey":
             return self._hash_ttl_valkey(rec)
+        if w == "array":
+            return encode_array(v, compress=self.compress)
         if w == "stream":
             return self._stream(t, v)
         if w == "module":
@@ -528,7 +533,10 @@ class ValueEncoder:
         out.append(encode_length(sv.length))
         out.append(encode_length(sv.last_id[0]) + encode_length(sv.last_id[1]))
         v2 = t != op.T_STREAM_LISTPACKS
-        v3 = t == op.T_STREAM_LISTPACKS_3
+        # Types 26/27 (Redis RDB 13/14) are v3 plus IDMP state (and NACK zones).
+        v3 = t >= op.T_STREAM_LISTPACKS_3
+        v4 = t >= op.T_STREAM_LISTPACKS_4
+        v5 = t >= op.T_STREAM_LISTPACKS_5
         if v2:
             first = sv.first_id
             if first is None:
@@ -559,6 +567,10 @@ class ValueEncoder:
                     out.append(_I64.pack(at if at is not None else c.seen_time_ms))
                 out.append(encode_length(len(c.pel)))
                 out.append(b"".join(_ID.pack(*i) for i in c.pel))
+            if v5:
+                out.append(encode_nack_zone(g.nacked))
+        if v4:
+            out.append(encode_idmp(sv.idmp, compress=self.compress))
         return b"".join(out)
 
 
@@ -577,6 +589,8 @@ class RDBWriter:
         self.version = version
         self.dialect = dialect
         self.checksum = checksum
+        # KEY_META (opcode 243) exists in Redis RDB 13+ only; convert reports the loss.
+        self.key_meta = policy.has_key_meta(version, dialect)
         self._stream = stream
         self._crc = 0
         self._started = False
@@ -684,7 +698,7 @@ class RDBWriter:
         self._begin()
         v = rec.value
         if v is not None and not isinstance(v, (list, tuple, bytes, bytearray, model.StreamValue,
-                                                model.ModuleValue)):
+                                                model.ModuleValue, model.ArrayValue)):
             if self._streams_plain(rec):
                 self._stream_plain(rec)
                 return
@@ -702,6 +716,9 @@ class RDBWriter:
                 parts.append(bytes((op.OP_IDLE,)) + encode_length(rec.idle))
             if rec.freq is not None:
                 parts.append(bytes((op.OP_FREQ, rec.freq & 0xFF)))
+        if rec.key_meta and self.key_meta:
+            # rdbSaveKeyValuePair: key metadata right before the type byte (RDB 13+).
+            parts.append(encode_key_meta(rec.key_meta))
         parts.append(bytes((t,)))
         parts.append(self.values._str(rec.key))
         return b"".join(parts)
@@ -822,5 +839,7 @@ def encode_payload(rec_or_value, version: int = 10, dialect: str = "redis", *,
                            value=rec_or_value)
     enc = ValueEncoder(version, dialect, compress=compress, encodings=encodings, thresholds=thresholds)
     t, body = enc.encode(rec)
-    payload = bytes((t,)) + body + struct.pack("<H", version)
+    # createDumpPayload: key metadata (RDB 13+) leads the payload, before the type byte.
+    meta = encode_key_meta(rec.key_meta) if rec.key_meta and policy.has_key_meta(version, dialect) else b""
+    payload = meta + bytes((t,)) + body + struct.pack("<H", version)
     return payload + _U64.pack(crc64(payload))
