@@ -57,7 +57,7 @@ def test_verify_text_file_and_future_version(tmp_path):
     r = run("verify", text)
     assert r.exit_code == 1 and "not an RDB or AOF" in r.stdout
     future = tmp_path / "future.rdb"
-    future.write_bytes(b"REDIS0013\xff" + b"\0" * 8)
+    future.write_bytes(b"REDIS0016\xff" + b"\0" * 8)
     r = run("verify", "--json", future)
     assert r.exit_code == 1
     prob = json.loads(r.stdout)["reports"][0]["problems"][0]

@@ -208,7 +208,7 @@ def test_hybrid_aof_single_file_converts_its_rdb_part(tmp_path):
 
 @pytest.mark.parametrize("args,needle", [
     (["--target", "redis-9.9"], "Invalid value"),
-    (["--rdb-version", "13"], "cannot write RDB version 13"),
+    (["--rdb-version", "15"], "cannot write RDB version 15"),
     (["--rdb-version", "9", "--target", "redis-7.0"], "not both"),
 ])
 def test_usage_errors_exit_2_and_write_nothing(tmp_path, args, needle):

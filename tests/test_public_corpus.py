@@ -24,7 +24,7 @@ RDBS = [e for e in INDEX["files"] if e["kind"] == "rdb"]
 
 MUST_FAIL_VERSION = {"redis__librdb/future_v19.rdb", "hanxizh9910__valkey/encodings-rdb75-unknown-types.rdb",
                      "hanxizh9910__valkey/encodings-rdb987-unknown-types.rdb",
-                     "hanxizh9910__valkey/encodings-rdb987.rdb", "skaslev__redis/array-32bit.rdb"}
+                     "hanxizh9910__valkey/encodings-rdb987.rdb",}
 # Redis-Enterprise-only opcode 107 (librdb's own test for it is disabled); Redis OSS
 # rejects the file ("Unknown RDB encoding type"), so do we, cleanly.
 MUST_FAIL_OTHER = {"redis__librdb/redis_ent_opcode_ram_lru.rdb",

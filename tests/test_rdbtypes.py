@@ -35,7 +35,7 @@ def test_constants_match_rows():
         for code, row in t.items():
             assert getattr(op, row.const) == code
             assert row.family in (model.STRING, model.LIST, model.SET, model.ZSET, model.HASH,
-                                  model.STREAM, model.MODULE)
+                                  model.STREAM, model.MODULE, model.ARRAY)
 
 
 def test_dialects_differ_from_22_on():
@@ -69,6 +69,8 @@ def _old_available(version, dialect):
         t.add(22)
     elif dialect == "redis" and version >= 12:
         t |= {24, 25}
+    if dialect == "redis" and version >= 13:   # Redis 8.6: stream v4; 8.8: v5, array
+        t |= {26} if version == 13 else {26, 27, 28}
     return frozenset(t)
 
 

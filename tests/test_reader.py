@@ -165,10 +165,10 @@ def test_header_errors():
     with pytest.raises(FormatError, match="not an RDB"):
         RDBReader(b"hello world")
     with pytest.raises(UnsupportedVersionError, match="newer than this tool knows"):
-        RDBReader(b"REDIS0013\xff" + b"\0" * 8)
+        RDBReader(b"REDIS0016\xff" + b"\0" * 8)
     with pytest.raises(UnsupportedVersionError):
         RDBReader(b"VALKEY081\xff" + b"\0" * 8)
-    r = RDBReader(b"REDIS0013\xff" + b"\0" * 8, allow_future=True)
+    r = RDBReader(b"REDIS0016\xff" + b"\0" * 8, allow_future=True)
     assert [type(i) for i in r] == [model.Header, model.EOF]
 
 

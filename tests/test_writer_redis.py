@@ -314,6 +314,8 @@ def _public_records():
         recs = [i for i in items if isinstance(i, model.Record)]
         if any(r.type == "module" for r in recs):
             continue  # the 7.0 under test has no modules loaded
+        if any(r.type == "array" for r in recs):
+            continue  # ARRAY values (Redis 8.8, RDB 14) cannot be written for RDB 10
         out.append((path, recs[:300]))  # two files hold 10k-92k near-identical keys
     return out
 
