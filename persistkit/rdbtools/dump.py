@@ -5,7 +5,8 @@ A payload is one value in its RDB form without a key::
 
     type byte | value (as in an RDB file) | RDB version (u16 LE) | CRC64 (u64 LE)
 
-The CRC64 covers everything before it. ``decode_payload`` checks the footer, then
+From RDB 13 (Redis 8.6) a key-metadata block (opcode 243, see ``kvencoding.keymeta``)
+may come before the type byte. The CRC64 covers everything before it. ``decode_payload`` checks the footer, then
 reads the value with the RDB reader, so every type and encoding it knows works here.
 The payload version picks the type table: 80 and above are Valkey's numbering.
 """
@@ -60,12 +61,14 @@ def decode_payload(payload: bytes, *, check_crc: bool = True, decode: bool = Tru
                 len(payload) - 10, expected=f"1-{op.REDIS_MAX_VERSION} or 80", found=str(version))
         header = b"REDIS%04d" % min(max(version, 1), op.REDIS_MAX_VERSION)
     body = payload[:-FOOTER_SIZE]
-    type_byte = body[0]
+    # createDumpPayload (RDB 13+): key metadata may lead, before the type byte.
+    type_at = _key_meta_end(body) if op.KEY_META_SINCE <= version < 80 else 0
+    type_byte = body[type_at]
     if op.is_opcode(type_byte, "valkey" if version >= 80 else "redis"):
         raise FormatError("DUMP payload does not start with a value type", 0,
                           expected="an RDB value type", found=str(type_byte))
     # Frame it as a one-key RDB: header, type, empty key, value, EOF (+ unchecked trailer).
-    framed = header + body[:1] + b"\x00" + body[1:] + b"\xff" + b"\x00" * 8
+    framed = header + body[:type_at + 1] + b"\x00" + body[type_at + 1:] + b"\xff" + b"\x00" * 8
     shift = len(header) + 1  # payload offset = framed offset - shift (after the type byte)
     reader = RDBReader(framed, decode, name="<DUMP payload>", strict_crc=False,
                        allow_future=True)
@@ -93,6 +96,23 @@ def decode_payload(payload: bytes, *, check_crc: bool = True, decode: bool = Tru
     record.offset = 0
     record.length = len(payload)
     return record, version
+
+
+def _key_meta_end(body: bytes) -> int:
+    """Where the type byte is: after a leading KEY_META block (validated here, so its
+    errors carry payload offsets), else 0."""
+    if body[:1] != bytes((op.OP_KEY_META,)):
+        return 0
+    from persistkit.kvencoding.keymeta import read_key_meta
+    from persistkit.kvencoding.source import ByteSource
+
+    src = ByteSource(body)
+    src.pos = 1
+    read_key_meta(src)
+    if src.tell() >= len(body):
+        raise FormatError("DUMP payload ends after its key metadata", src.tell(),
+                          expected="a value type", found="end of payload")
+    return src.tell()
 
 
 def encode_payload(record_or_value, version: int = 10, dialect: str = "redis", **kw) -> bytes:
