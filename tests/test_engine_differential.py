@@ -10,7 +10,8 @@ import socket
 
 from realredis import RedisServer, redis_binary
 from test_engine_support import EngineProcess
-from persistkit.kvencoding.resp import ReplyParser, encode_command
+from persistkit.kvencoding.resp import encode_command
+from resp_replies import ReplyParser
 
 SCRIPT = r"""
 set a 1

@@ -7,8 +7,7 @@ from hypothesis import given, settings, strategies as st
 
 from persistkit.kvencoding.errors import FormatError, TruncatedError
 from persistkit.kvencoding.resp import (
-    NULL_ARRAY, Annotation, CommandParser, ErrorReply, ReplyParser, RequestParser, SimpleString,
-    encode_annotation_ts, encode_command, encode_reply, parse_commands, parse_reply)
+    Annotation, CommandParser, encode_annotation_ts, encode_command, parse_commands)
 from persistkit.kvencoding.source import ByteSource
 
 SET = b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n"
@@ -90,33 +89,3 @@ def test_annotation_without_newline_at_end():
     assert p.timestamp == 7 and p.end == len(data)
 
 
-def test_reply_encode_and_parse_round_trip():
-    value = [b"a", 1, None, [SimpleString(b"OK"), ErrorReply(b"ERR x")], NULL_ARRAY, b""]
-    data = encode_reply(value)
-    assert data == (b"*6\r\n$1\r\na\r\n:1\r\n$-1\r\n*2\r\n+OK\r\n-ERR x\r\n*-1\r\n$0\r\n\r\n")
-    got = parse_reply(data)
-    assert got == [b"a", 1, None, [b"OK", b"ERR x"], NULL_ARRAY, b""]
-    assert type(got[3][0]) is SimpleString and type(got[3][1]) is ErrorReply
-
-
-def test_reply_parser_incremental():
-    rp = ReplyParser()
-    data = encode_reply([b"x" * 10, 42]) + encode_reply(SimpleString(b"PONG"))
-    out = []
-    for i in range(len(data)):
-        rp.feed(data[i:i + 1])
-        while (v := rp.pop()) is not ReplyParser.NEED_MORE:
-            out.append(v)
-    assert out == [[b"x" * 10, 42], b"PONG"]
-    with pytest.raises(FormatError):
-        parse_reply(b"?x\r\n")
-
-
-def test_request_parser_multibulk_and_inline():
-    rq = RequestParser()
-    rq.feed(SET[:7])
-    assert rq.pop() is None
-    rq.feed(SET[7:] + b"PING  hello\r\n")
-    assert rq.pop() == [b"SET", b"k", b"v"]
-    assert rq.pop() == [b"PING", b"hello"]
-    assert rq.pop() is None
