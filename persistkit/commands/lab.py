@@ -66,6 +66,11 @@ def register(main) -> None:
             from persistkit.render.lab import render_report
 
             console = stdout_console()
+            if not console.is_terminal:
+                # in a pipe or a log, rich assumes 80 columns: the tables need more
+                from rich.console import Console
+
+                console = Console(file=console.file, highlight=False, soft_wrap=False, width=140)
             render_report(report, console)
             if out_dir:
                 console.print(f"wrote {out_dir}/report.json, {out_dir}/index.html"
