@@ -32,7 +32,8 @@ from persistkit.kvencoding.fileio import input_name, input_size, open_input
 from persistkit.kvencoding.source import ByteSource
 from persistkit.rdbtools import model
 from persistkit.rdbtools import fastscan
-from persistkit.rdbtools.dedup import COMPACT_KEYS, Confirmer, KeyRepeatFinder, mix_db
+from persistkit.rdbtools import dedup
+from persistkit.rdbtools.dedup import Confirmer, KeyRepeatFinder, mix_db
 from persistkit.rdbtools.reader import RDBReader
 from persistkit.report import VerifyReport
 
@@ -91,7 +92,7 @@ def _verify_source(src: ByteSource, report: VerifyReport, quick: bool, progress:
     if reopen is None:
         keys = None
     elif scan_mod is not None:
-        keys = scan_mod.KeyFilter(COMPACT_KEYS)  # KeyRepeatFinder's compiled twin
+        keys = scan_mod.KeyFilter(dedup.COMPACT_KEYS)  # KeyRepeatFinder's compiled twin
     else:
         keys = KeyRepeatFinder()
     tally = _Tally(report, src, keys, progress)
@@ -143,7 +144,7 @@ def _verify_source(src: ByteSource, report: VerifyReport, quick: bool, progress:
     elif not any(p.code in ("truncated", "format-error", "unknown-type") for p in report.problems):
         report.error("no-eof", "EOF opcode missing", file=name, offset=src.tell())
     if progress is not None:
-        progress(src.tell(), total)
+        progress(src.tell(), src.size)
     report.problems.sort(key=lambda p: (p.offset if p.offset is not None else -1))
     return report
 
@@ -227,24 +228,55 @@ def _confirm_keys(confirm, reopen, dropped: list, last: int, report: VerifyRepor
     after a value problem are skipped), up to the last one it saw."""
     skip = set(dropped)
     src = reopen()
+
+    def see(rec) -> None:
+        if rec.offset > last or rec.offset in skip:
+            return
+        first = confirm.see(mix_db(hash(rec.key), rec.db), rec.offset)
+        if first is not None:
+            _duplicate_key(report, name, rec, first)
+
+    def item(item) -> None:
+        if item.__class__ is model.Record:
+            see(item)
+
+    def scanned(scanner) -> None:
+        # the compiled walk hands over only the records whose hash is a candidate
+        for _, key, db, offset in scanner.hits:
+            see(_Seen(key, db, offset))
+        scanner.hits.clear()
+        scanner.reset_stats()
+
     try:
         reader = RDBReader(src, decode=False, name=name, recover=True, strict_crc=False)
-        for item in reader:
-            if item.__class__ is not model.Record:
-                continue
-            if item.offset > last:
-                break
-            if item.offset in skip:
-                continue
-            first = confirm.see(mix_db(hash(item.key), item.db), item.offset)
-            if first is not None:
-                _duplicate_key(report, name, item, first)
+        scan_mod = fastscan.compiled()
+        if scan_mod is not None:
+            scanner = scan_mod.Scanner(deep=False, version=reader.header.version,
+                                       confirm=confirm.candidates, **fastscan.scanner_options())
+            fastscan.walk(reader, src, scanner, item, scanned)
+        else:
+            for rec in reader:
+                if rec.__class__ is model.Record:
+                    if rec.offset > last:
+                        break
+                    see(rec)
     except FormatError:
         pass  # the first walk reported it
     finally:
         stream = getattr(src, "_stream", None)
         if stream is not None:
             stream.close()
+
+
+class _Seen:
+    """A record of the compiled confirming walk: what _duplicate_key reads of it."""
+
+    __slots__ = ("key", "db", "offset")
+
+    def __init__(self, key: bytes, db: int, offset: int) -> None:
+        self.key = key
+        self.db = db
+        self.offset = offset
 
 
 def _check_tail(src: ByteSource, report: VerifyReport, name: str) -> None:
