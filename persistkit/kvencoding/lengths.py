@@ -61,6 +61,7 @@ _U64 = struct.Struct("<Q")
 _I16 = struct.Struct("<h")
 _I32 = struct.Struct("<i")
 _I64 = struct.Struct("<q")
+_F64 = struct.Struct("<d")
 _U32BE = struct.Struct(">I")
 _U64BE = struct.Struct(">Q")
 
@@ -232,14 +233,42 @@ def length_size(n: int) -> int:
     return 9
 
 
+# Bytes a length prefix takes, by its first byte (0: not a length prefix).
+PREFIX_SIZE = bytes(1 if f < 0x40 else 2 if f < 0x80 else 5 if f == LEN_32BIT else
+                    9 if f == LEN_64BIT else 0 if f < 0xC0 else 1 for f in range(256))
+
+
+def read_length_raw(src: ByteSource, what: str = "length",
+                    plain: bool = True) -> tuple[int, bool, bytes]:
+    """One length prefix with its exact stored bytes: ``(value, encoded, raw)``, for
+    callers that copy what they read (module values, opaque opcodes). ``plain``: a
+    special-encoding prefix is an error, as in ``read_length``."""
+    if src.pos >= len(src.buf):
+        src.need(1, what)
+    size = PREFIX_SIZE[src.buf[src.pos]] or 1
+    if len(src.buf) - src.pos < size:
+        src.need(size, what)
+    pos = src.pos
+    if plain:
+        value, encoded = read_length(src, what), False
+    else:
+        value, encoded = read_length_or_encoding(src, what)
+    return value, encoded, src.buf[pos:src.pos]
+
+
 # ---------------------------------------------------------------------------
 # strings: reading
 
 
 def _read_int_encoded(src: ByteSource, enc: int, what: str) -> int:
+    return read_int_encoded(src, enc, f"integer-encoded {what}")
+
+
+def read_int_encoded(src: ByteSource, enc: int, what: str = "integer-encoded string") -> int:
+    """The INT8/INT16/INT32 payload after a ``0xC0``-``0xC2`` prefix (rdbLoadIntegerObject)."""
     size = _INT_ENC_SIZE[enc]
     if len(src.buf) - src.pos < size:
-        src.need(size, f"integer-encoded {what}")
+        src.need(size, what)
     buf = src.buf
     pos = src.pos
     src.pos = pos + size
@@ -256,22 +285,31 @@ def _bad_encoding(enc: int, offset: int, what: str) -> FormatError:
                        expected="INT8, INT16, INT32 or LZF (0-3)", found=f"encoding {enc}")
 
 
-def _read_lzf_header(src: ByteSource, what: str) -> tuple[int, int]:
-    """Compressed and uncompressed lengths of an LZF string, the claim checked: more
-    output than the compressed bytes can ever expand to is refused before anything is
-    read or allocated."""
+def check_lzf_lengths(clen: int, ulen: int, ulen_at: int, what: str = "string") -> None:
+    """The LZF header rule: more output than ``clen`` compressed bytes can ever expand to
+    is refused before anything is read or allocated (lzf.max_decompressed_size). Every
+    reader of an LZF string, decoding or skipping, goes through here."""
     from .lzf import MAX_EXPANSION_RATIO, max_decompressed_size
 
-    clen = read_length(src, f"compressed length of {what}")
-    ulen_at = src.base + src.pos
-    ulen = read_length(src, f"uncompressed length of {what}")
     if ulen > max_decompressed_size(clen):
         raise FormatError(
             f"LZF uncompressed length of {what} larger than {clen} compressed bytes can expand to",
             ulen_at, expected=f"at most {max_decompressed_size(clen)} bytes "
                               f"(LZF expands at most {MAX_EXPANSION_RATIO}x)",
             found=f"{ulen} bytes")
+
+
+def read_lzf_header(src: ByteSource, what: str = "string") -> tuple[int, int]:
+    """Compressed and uncompressed lengths of an LZF string (after its 0xC3 prefix),
+    the claim checked (``check_lzf_lengths``)."""
+    clen = read_length(src, f"compressed length of {what}")
+    ulen_at = src.base + src.pos
+    ulen = read_length(src, f"uncompressed length of {what}")
+    check_lzf_lengths(clen, ulen, ulen_at, what)
     return clen, ulen
+
+
+_read_lzf_header = read_lzf_header
 
 
 def _read_lzf(src: ByteSource, start: int, what: str) -> bytes:
@@ -374,7 +412,6 @@ def read_strings(src: ByteSource, n: int, what="string", big: Optional[int] = No
             if big is not None and len(s) > big:
                 return out
     return out
-    return out
 
 
 def read_string_or_int(src: ByteSource, what: str = "string") -> bytes | int:
@@ -427,8 +464,140 @@ def string_stored_form(src: ByteSource, what: str = "string") -> StoredString:
 
 
 def skip_string(src: ByteSource, what: str = "string") -> int:
-    """Consume one RDB string without building it; returns its decoded length."""
-    return string_stored_form(src, what).length
+    """Consume one RDB string without building it; returns its decoded length.
+
+    Rejects exactly what ``read_string`` rejects at the framing level: a bad prefix, a
+    length past the end of the input, an LZF header whose uncompressed length cannot come
+    from its compressed bytes. Only the LZF data itself is not decompressed."""
+    start = src.base + src.pos
+    n, encoded = read_length_or_encoding(src, what)
+    if not encoded:
+        if len(src.buf) - src.pos >= n:
+            src.pos += n
+        else:
+            src.skip(n, what)
+        return n
+    if n <= ENC_INT32:
+        return len(str(_read_int_encoded(src, n, what)))
+    if n == ENC_LZF:
+        clen, ulen = read_lzf_header(src, what)
+        src.skip(clen, f"LZF data of {what}")
+        return ulen
+    raise _bad_encoding(n, start, what)
+
+
+def skip_strings(src: ByteSource, n: int, what: str = "string", trailer: int = 0,
+                 trailer_what: str = "bytes") -> None:
+    """``n`` times: ``skip_string(src, what)`` then ``trailer`` fixed bytes (a ZSET_2
+    score). One tight loop over the window for the short forms (6/14-bit raw lengths,
+    INT8/16/32) while they lie wholly inside it; anything else goes through
+    ``skip_string``, so what is accepted and every error are the same."""
+    while n:
+        buf = src.buf
+        pos = src.pos
+        end = len(buf)
+        while n and pos < end:
+            first = buf[pos]
+            if first < 0x40:
+                e = pos + 1 + first
+            elif first < 0x80:
+                if pos + 2 > end:
+                    break
+                e = pos + 2 + (((first & 0x3F) << 8) | buf[pos + 1])
+            elif first == 0xC0:
+                e = pos + 2
+            elif first == 0xC1:
+                e = pos + 3
+            elif first == 0xC2:
+                e = pos + 5
+            else:
+                break
+            e += trailer
+            if e > end:
+                break
+            pos = e
+            n -= 1
+        src.pos = pos
+        if n:
+            skip_string(src, what)
+            if trailer:
+                if len(src.buf) - src.pos < trailer:
+                    src.need(trailer, trailer_what)
+                src.pos += trailer
+            n -= 1
+
+
+def read_scored_strings(src: ByteSource, k: int, what: str = "zset member",
+                        score_what: str = "binary double",
+                        big: Optional[int] = None) -> tuple[list, Optional[int]]:
+    """Up to ``k`` (string, binary double) pairs (a ZSET_2 body): ``(pairs, nan_at)``.
+    The batch ends right after a NaN score (``nan_at``: its offset, for the caller to
+    report) or after a string longer than ``big`` read by the general path. Short raw
+    strings inside the window are sliced in a tight loop, anything else goes through
+    ``read_string``."""
+    out: list = []
+    append = out.append
+    f64 = _F64.unpack_from
+    while k:
+        buf = src.buf
+        pos = src.pos
+        end = len(buf)
+        while k and pos < end:
+            first = buf[pos]
+            if first < 0x40:
+                e = pos + 1 + first
+                if e + 8 > end:
+                    break
+                m = buf[pos + 1:e]
+            elif first < 0x80:
+                if pos + 2 > end:
+                    break
+                e = pos + 2 + (((first & 0x3F) << 8) | buf[pos + 1])
+                if e + 8 > end:
+                    break
+                m = buf[pos + 2:e]
+            else:
+                break
+            sc = f64(buf, e)[0]
+            pos = e + 8
+            append((m, sc))
+            k -= 1
+            if sc != sc:
+                src.pos = pos
+                return out, src.base + e
+        src.pos = pos
+        if k:
+            m = read_string(src, what)
+            at = src.base + src.pos
+            if len(src.buf) - src.pos < 8:
+                src.need(8, score_what)
+            sc = f64(src.buf, src.pos)[0]
+            src.pos += 8
+            append((m, sc))
+            k -= 1
+            if sc != sc:
+                return out, at
+            if big is not None and len(m) > big:
+                return out, None
+    return out, None
+
+
+def read_string_raw(src: ByteSource, what: str = "string") -> bytes:
+    """One RDB string's exact stored bytes (prefix included), checked as ``skip_string``
+    checks it; for callers that copy values they do not interpret (module values)."""
+    start = src.base + src.pos
+    n, encoded, head = read_length_raw(src, what, plain=False)
+    if not encoded:
+        return head + src.read(n, what)
+    if n <= ENC_INT32:
+        return head + src.read(_INT_ENC_SIZE[n], f"integer-encoded {what}")
+    if n == ENC_LZF:
+        clen, _, a = read_length_raw(src, f"compressed length of {what}")
+        ulen_at = src.base + src.pos
+        ulen, _, b = read_length_raw(src, f"uncompressed length of {what}")
+        check_lzf_lengths(clen, ulen, ulen_at, what)
+        return head + a + b + src.read(clen, f"LZF data of {what}")
+    raise _bad_encoding(n, start, what)
 
 
 def iter_string_chunks(src: ByteSource, what: str = "string") -> Iterator[bytes]:

@@ -29,9 +29,11 @@ import struct
 from typing import Optional
 
 from persistkit.kvencoding.errors import FormatError
-from persistkit.kvencoding.lengths import (ENC_INT8, ENC_INT16, ENC_INT32, ENC_LZF,
-                                           read_i64, read_length, read_length_or_encoding,
-                                           read_lzf_body, read_string, read_strings)
+from persistkit.kvencoding.lengths import (ENC_INT32, ENC_LZF, read_i64, read_int_encoded,
+                                           read_length, read_length_or_encoding,
+                                           read_length_raw, read_lzf_body, read_lzf_header,
+                                           read_scored_strings, read_string, read_string_raw,
+                                           read_strings, skip_string, skip_strings)
 from persistkit.kvencoding import intset as _is
 from persistkit.kvencoding import rdbarray as _ra
 from persistkit.kvencoding import streamext as _sx
@@ -44,12 +46,8 @@ from persistkit.kvencoding.source import ByteSource
 from persistkit.rdbtools import model
 from persistkit.rdbtools import opcodes as op
 
-_I16 = struct.Struct("<h")
-_I32 = struct.Struct("<i")
-_I64 = struct.Struct("<q")
 _U16 = struct.Struct("<H")
 _U32 = struct.Struct("<I")
-_F64 = struct.Struct("<d")
 _STREAM_ID = struct.Struct(">QQ")
 
 # SCG_INVALID_ENTRIES_READ (-1) saved with rdbSaveLen as an unsigned 64-bit length.
@@ -193,35 +191,6 @@ class ValueStrategy:
             raise self._err("bad score text", at, expected="a decimal double",
                             found=repr(text[:40])) from None
 
-    def _read_f64(self, what: str = "binary double") -> float:
-        src = self.src
-        if len(src.buf) - src.pos < 8:
-            src.need(8, what)
-        v = _F64.unpack_from(src.buf, src.pos)[0]
-        src.pos += 8
-        return v
-
-    def _skip_string(self, what: str) -> None:
-        src = self.src
-        n, encoded = read_length_or_encoding(src, what)
-        if not encoded:
-            if len(src.buf) - src.pos >= n:
-                src.pos += n
-            else:
-                src.skip(n, what)
-        elif n <= ENC_INT32:
-            size = (1, 2, 4)[n]
-            if len(src.buf) - src.pos < size:
-                src.need(size, what)
-            src.pos += size
-        elif n == ENC_LZF:
-            clen = read_length(src, f"compressed length of {what}")
-            read_length(src, f"uncompressed length of {what}")
-            src.skip(clen, what)
-        else:
-            raise self._err(f"unknown string encoding in {what}", src.tell() - 1,
-                            expected="INT8, INT16, INT32 or LZF (0-3)", found=f"encoding {n}")
-
     def _module_body(self, cap: "_Capture", what: str) -> int:
         """Walk module opcodes to their EOF (rdbLoadCheckModuleValue); returns how many."""
         n = 0
@@ -286,19 +255,7 @@ class ValueStrategy:
             rec.size_hint = n
             rec.layout = {"string": "raw"}
         elif n <= ENC_INT32:
-            size = (1, 2, 4)[n]
-            if len(src.buf) - src.pos < size:
-                src.need(size, "integer string value")
-            pos = src.pos
-            src.pos += size
-            if n == ENC_INT8:
-                v = src.buf[pos]
-                v = v - 256 if v > 127 else v
-            elif n == ENC_INT16:
-                v = _I16.unpack_from(src.buf, pos)[0]
-            else:
-                v = _I32.unpack_from(src.buf, pos)[0]
-            value = str(v).encode()
+            value = str(read_int_encoded(src, n, "integer string value")).encode()
             rec.encoding = "int"
             rec.size_hint = len(value)
             rec.layout = {"string": "int"}
@@ -312,8 +269,8 @@ class ValueStrategy:
                 rec.size_hint = len(value)
                 rec.encoding = self._string_encoding(value, len(value), rec)
             else:
-                clen = read_length(src, "compressed length of string value")
-                ulen = read_length(src, "uncompressed length of string value")
+                # The same header rule as the decode (lengths.read_lzf_header).
+                clen, ulen = read_lzf_header(src, "string value")
                 src.skip(clen, "LZF data of string value")
                 rec.size_hint = ulen
                 rec.encoding = self._string_encoding(None, ulen, rec)
@@ -357,7 +314,7 @@ class ValueStrategy:
         elif self.decode:
             rec.value = read_strings(self.src, n, "list element")
         else:
-            self._skip_strings(n, "list element")
+            skip_strings(self.src, n, "list element")
 
     def _string_batches(self, n: int, what: str):
         src = self.src
@@ -375,45 +332,6 @@ class ValueStrategy:
             n -= len(got)
             yield from got
 
-    def _skip_strings(self, n: int, what: str, score: int = 0) -> None:
-        """Skip ``n`` strings, each followed by ``score`` fixed bytes (a ZSET_2 score):
-        one tight loop over the window for the short forms, ``_skip_string`` (and its
-        errors) for anything else."""
-        src = self.src
-        while n:
-            buf = src.buf
-            pos = src.pos
-            end = len(buf)
-            while n and pos < end:
-                first = buf[pos]
-                if first < 0x40:
-                    e = pos + 1 + first
-                elif first < 0x80:
-                    if pos + 2 > end:
-                        break
-                    e = pos + 2 + (((first & 0x3F) << 8) | buf[pos + 1])
-                elif first == 0xC0:
-                    e = pos + 2
-                elif first == 0xC1:
-                    e = pos + 3
-                elif first == 0xC2:
-                    e = pos + 5
-                else:
-                    break
-                e += score
-                if e > end:
-                    break
-                pos = e
-                n -= 1
-            src.pos = pos
-            if n:
-                self._skip_string(what)
-                if score:
-                    if len(src.buf) - src.pos < score:
-                        src.need(score, "zset score")
-                    src.pos += score
-                n -= 1
-
     def v_plain_set(self, rec: model.Record) -> None:
         n = self._plain_count(rec, "set")
         rec.encoding = "hashtable"
@@ -427,7 +345,7 @@ class ValueStrategy:
                 self._duplicate(members, "set member", rec)
             rec.value = members
         else:
-            self._skip_strings(n, "set member")
+            skip_strings(self.src, n, "set member")
 
     def _zset_member_batches(self, n: int, binary: bool):
         while n:
@@ -521,10 +439,10 @@ class ValueStrategy:
             rec.value = pairs
         else:
             if binary:
-                self._skip_strings(n, "zset member", 8)
+                skip_strings(self.src, n, "zset member", 8, "zset score")
             else:
                 for _ in range(n):
-                    self._skip_string("zset member")
+                    skip_string(self.src, "zset member")
                     self._read_score_text()
 
     def _iter_zset(self, n: int, binary: bool):
@@ -546,52 +464,20 @@ class ValueStrategy:
             yield m, s
 
     def _zset2_batch(self, k: int) -> list:
-        """``k`` (member, binary score) pairs of a ZSET_2 in one tight loop; a member in
-        any other form than a short raw string, or a refill, takes the general path."""
+        """``k`` (member, binary score) pairs of a ZSET_2 (lengths.read_scored_strings),
+        a NaN score reported where it stands; ends early after a huge member."""
         src = self.src
         out: list = []
-        append = out.append
-        f64 = _F64.unpack_from
         while k:
-            buf = src.buf
-            pos = src.pos
-            end = len(buf)
-            while k and pos < end:
-                first = buf[pos]
-                if first < 0x40:
-                    e = pos + 1 + first
-                    if e + 8 > end:
-                        break
-                    m = buf[pos + 1:e]
-                elif first < 0x80:
-                    if pos + 2 > end:
-                        break
-                    e = pos + 2 + (((first & 0x3F) << 8) | buf[pos + 1])
-                    if e + 8 > end:
-                        break
-                    m = buf[pos + 2:e]
-                else:
-                    break
-                s = f64(buf, e)[0]
-                pos = e + 8
-                if s != s:
-                    src.pos = pos
-                    self._problem(self._err("NaN score in sorted set", src.base + e,
-                                            expected="a number", found="NaN"))
-                append((m, s))
-                k -= 1
-            src.pos = pos
-            if k:
-                m = read_string(src, "zset member")
-                at = src.tell()
-                s = self._read_f64()
-                if s != s:
-                    self._problem(self._err("NaN score in sorted set", at, expected="a number",
-                                            found="NaN"))
-                append((m, s))
-                k -= 1
-                if len(m) > _BIG_ELEMENT:
-                    return out  # the caller asks again: huge members are not gathered
+            got, nan_at = read_scored_strings(src, k, "zset member", "binary double",
+                                              _BIG_ELEMENT)
+            out += got
+            k -= len(got)
+            if nan_at is not None:
+                self._problem(self._err("NaN score in sorted set", nan_at, expected="a number",
+                                        found="NaN"))
+            elif k and got and len(got[-1][0]) > _BIG_ELEMENT:
+                return out  # the caller asks again: huge members are not gathered
         return out
 
     def v_plain_hash(self, rec: model.Record) -> None:
@@ -607,7 +493,7 @@ class ValueStrategy:
                 self._duplicate([f for f, _ in pairs], "hash field", rec)
             rec.value = pairs
         else:
-            self._skip_strings(2 * n, "hash field or value")
+            skip_strings(self.src, 2 * n, "hash field or value")
 
     def _iter_pairs(self, n: int):
         src = self.src
@@ -942,7 +828,7 @@ class ValueStrategy:
         at = src.tell()
         if container == op.QL_PLAIN:
             if not self.decode:
-                n = self._skip_string_len("plain list node")
+                n = skip_string(src, "plain list node")
                 if n == 0:
                     raise self._err("empty quicklist node", at, expected="a non-empty node",
                                     found="0 bytes")
@@ -977,25 +863,6 @@ class ValueStrategy:
         if self.lean:
             return items  # values=False: counted only, no need for canonical bytes
         return [_itob(x) for x in items]
-
-    def _skip_string_len(self, what: str) -> int:
-        src = self.src
-        n, encoded = read_length_or_encoding(src, what)
-        if encoded:
-            if n <= ENC_INT32:
-                size = (1, 2, 4)[n]
-                src.need(size, what)
-                src.pos += size
-                return size
-            if n == ENC_LZF:
-                clen = read_length(src, f"compressed length of {what}")
-                ulen = read_length(src, f"uncompressed length of {what}")
-                src.skip(clen, what)
-                return ulen
-            raise self._err(f"unknown string encoding in {what}", src.tell() - 1,
-                            expected="INT8, INT16, INT32 or LZF (0-3)", found=f"encoding {n}")
-        src.skip(n, what)
-        return n
 
     def _read_blob_any(self, what: str):
         """A string that may also be int-encoded (a PLAIN node's element)."""
@@ -1225,56 +1092,13 @@ class _Capture:
         self.parts.append(b)
         return b
 
-    def _prefix(self, what: str) -> tuple[int, bool]:
-        src = self.r.src
-        at = src.tell()
-        if src.pos >= len(src.buf):
-            src.need(1, what)
-        first = src.buf[src.pos]
-        kind = first >> 6
-        if kind == 0 or kind == 3:
-            size = 1
-        elif kind == 1:
-            size = 2
-        elif first == 0x80:
-            size = 5
-        elif first == 0x81:
-            size = 9
-        else:
-            raise self.r._err(f"unknown length encoding in {what}", at,
-                              expected="a length prefix", found=f"0x{first:02x}")
-        raw = src.read(size, what)
-        self.parts.append(raw)
-        if kind == 0:
-            return first, False
-        if kind == 3:
-            return first & 0x3F, True
-        if kind == 1:
-            return ((first & 0x3F) << 8) | raw[1], False
-        return int.from_bytes(raw[1:], "big"), False
-
     def length(self, what: str) -> int:
-        at = self.r.src.tell()
-        v, encoded = self._prefix(what)
-        if encoded:
-            raise self.r._err(f"special string encoding where {what} was expected", at,
-                              expected="a plain length", found=f"encoded value type {v}")
+        v, _, raw = read_length_raw(self.r.src, what)
+        self.parts.append(raw)
         return v
 
     def string(self, what: str) -> None:
-        at = self.r.src.tell()
-        n, encoded = self._prefix(what)
-        if not encoded:
-            self.fixed(n, what)
-        elif n <= ENC_INT32:
-            self.fixed((1, 2, 4)[n], what)
-        elif n == ENC_LZF:
-            clen = self.length(f"compressed length of {what}")
-            self.length(f"uncompressed length of {what}")
-            self.fixed(clen, what)
-        else:
-            raise self.r._err(f"unknown string encoding in {what}", at,
-                              expected="INT8, INT16, INT32 or LZF (0-3)", found=f"encoding {n}")
+        self.parts.append(read_string_raw(self.r.src, what))
 
     def raw(self) -> bytes:
         return b"".join(self.parts)
