@@ -30,13 +30,20 @@ ROWS = {   # short name -> row label
     "verify": "persistkit verify",
     "quick": "persistkit verify --quick",
     "inspect": "persistkit inspect --json",
+    "verify-pure": "persistkit verify (pure Python)",
+    "quick-pure": "persistkit verify --quick (pure Python)",
+    "inspect-pure": "persistkit inspect --json (pure Python)",
     "export": "persistkit export --format jsonl",
     "check": "redis-check-rdb",
     "rdbtools-json": "rdbtools json (file)",
     "rdbtools-devnull": "rdbtools json > /dev/null",
     "rdbtools-noop": "rdbtools no-op parse",
 }
-PK_ONLY_V10 = {"quick", "inspect"}     # on the v9 copies only with --full-v9
+PK_ONLY_V10 = {"inspect", "inspect-pure"}     # on the v9 copies only with --full-v9
+PURE_ENV = dict(os.environ, PERSISTKIT_PUREPYTHON="1")   # the pure-Python reference path
+# verify / verify --quick throughput targets against redis-check-rdb, by file stem
+VERIFY_TARGET = {"big": 1.5, "set10m": 1.0, "string500": 1.0}
+QUICK_TARGET = {"big": 3.0}
 V9_ONLY = {"rdbtools-json", "rdbtools-devnull", "rdbtools-noop"}
 
 
@@ -62,6 +69,10 @@ def rows_for(path: Path, tag: str, wanted: set[str]) -> list[H.Run]:
     go("verify", ["verify", str(path)], pk=True)
     go("quick", ["verify", "--quick", str(path)], pk=True)
     go("inspect", ["inspect", str(path), "--json"], pk=True, stdout_path=H.OUT / f"{path.stem}.inspect.json")
+    go("verify-pure", ["verify", str(path)], pk=True, env=PURE_ENV)
+    go("quick-pure", ["verify", "--quick", str(path)], pk=True, env=PURE_ENV)
+    go("inspect-pure", ["inspect", str(path), "--json"], pk=True, env=PURE_ENV,
+       stdout_path=H.OUT / f"{path.stem}.inspect-pure.json")
     go("export", ["export", str(path), "--format", "jsonl", "-o", str(out_jsonl)], pk=True, out_path=out_jsonl)
     out_jsonl.unlink(missing_ok=True)
     # redis-check-rdb exits 0 on a good file; it prints its report on stdout
@@ -76,6 +87,15 @@ def rows_for(path: Path, tag: str, wanted: set[str]) -> list[H.Run]:
     go("rdbtools-devnull", [H.RDB_TOOL, "--command", "json", str(path)])
     go("rdbtools-noop", [H.TOOLS_PY, H.BENCH / "rdbtools_noop.py", str(path)])
     return runs
+
+
+def accelerator_line() -> str:
+    """What ``persistkit --version`` says about the compiled accelerator."""
+    import subprocess
+
+    out = subprocess.run([H.persistkit_exe(), "--version"], capture_output=True, text=True).stdout
+    lines = [line for line in out.splitlines() if line.startswith("accelerator:")]
+    return lines[0] if lines else "accelerator: unknown"
 
 
 def default_rows(tag: str, persistkit_only: bool, full_v9: bool) -> set[str]:
@@ -150,7 +170,7 @@ def main():
             assert row in ROWS, f"unknown row {row}: one of {' '.join(ROWS)}"
             rerun.setdefault(stem, set()).add(row)
 
-    ctx = H.context_line()
+    ctx = H.context_line() + f", {accelerator_line()}"
     print(ctx)
     table, ratios = [], []
     for stem in a.files:
@@ -178,11 +198,22 @@ def main():
                               H.fmt(int(kps) if kps else None), H.fmt(r.rss_mb if r.ok else None, 0),
                               H.fmt(r.out_bytes / H.MB if r.out_bytes else None, 0),
                               "" if r.ok or not r.available else "", r.note])
-            v = find(runs, "persistkit verify")
             c = find(runs, "redis-check-rdb")
-            rr = speed_ratio(v, c)
-            ratios.append([path.name, "verify vs redis-check-rdb (throughput)" + mixed(v, c), H.fmt(rr, 2) + "x" if rr else "–",
-                           ">= 1.0x", "met" if rr and rr >= 1.0 else ("MISSED" if rr else "n/a")])
+            family = path.stem.rsplit("-", 1)[0]
+            for label, what, target in (
+                    ("persistkit verify", "verify", VERIFY_TARGET.get(family, 1.0)),
+                    ("persistkit verify --quick", "verify --quick", QUICK_TARGET.get(family)),
+                    ("persistkit verify (pure Python)", "verify, pure Python", None),
+                    ("persistkit verify --quick (pure Python)", "verify --quick, pure Python", None)):
+                v = find(runs, label)
+                if v is None:
+                    continue
+                rr = speed_ratio(v, c)
+                ratios.append([path.name, f"{what} vs redis-check-rdb (throughput)" + mixed(v, c),
+                               H.fmt(rr, 2) + "x" if rr else "–",
+                               f">= {target}x" if target else "(reference)",
+                               ("met" if rr and rr >= target else ("MISSED" if rr else "n/a"))
+                               if target else ""])
             if tag == "v9":
                 e = find(runs, "persistkit export --format jsonl")
                 j = find(runs, "rdbtools json (file)")
@@ -208,6 +239,8 @@ def main():
         "persistkit verify FILE",
         "persistkit verify --quick FILE",
         "persistkit inspect FILE --json > out/FILE.inspect.json",
+        "PERSISTKIT_PUREPYTHON=1 persistkit verify [--quick] FILE      # the pure-Python path",
+        "PERSISTKIT_PUREPYTHON=1 persistkit inspect FILE --json > out/FILE.inspect-pure.json",
         "persistkit export FILE --format jsonl -o out/FILE.export.jsonl",
         "redis-check-rdb FILE",
         "bench/.venv-tools/bin/rdb --command json -f out/FILE.rdbtools.json FILE   # v9 only",
