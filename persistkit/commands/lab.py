@@ -56,6 +56,8 @@ def register(main) -> None:
         old_term = signal.signal(signal.SIGTERM, _term)
         try:
             report = _run_with_progress(runner, plan, progress_enabled(), stderr_console())
+        except runner.LabError as exc:
+            raise UsageProblem(f"lab: {exc}") from None
         finally:
             signal.signal(signal.SIGTERM, old_term)
         if out_dir:

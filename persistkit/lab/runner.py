@@ -62,6 +62,10 @@ def scaled(plan: LabPlan, factor: float) -> LabPlan:
                    latency=replace(lat, keys=max(64, int(lat.keys * factor)), none_s=max(0.05, lat.none_s * factor)))
 
 
+class LabError(Exception):
+    """The lab could not run (the engine did not start or stalled)."""
+
+
 class Progress:
     """What the lab reports while it runs: ``total`` steps, a message per sub-step."""
 
@@ -99,18 +103,45 @@ def run_lab(plan: LabPlan, progress: Optional[Progress] = None, *, workroot: Opt
     if plan.loss.trace and not tracing:
         notes.append("strace is not usable here (missing, or ptrace not permitted): the power-cut losses "
                      "were not measured")
+    failed: set[str] = set()
+
+    def guarded_step(kind, what, fn):
+        """A server that cannot start or stalls is reported and left out of the remaining
+        steps (a redis-server too old for the settings, say); the engine failing is fatal."""
+        try:
+            return fn()
+        except (RuntimeError, TimeoutError, OSError) as exc:
+            if kind == servers.ENGINE:
+                raise LabError(f"the engine failed during {what}: {exc}") from None
+            failed.add(kind)
+            first = str(exc).strip().splitlines()
+            notes.append(f"{kind} failed during {what} and was left out of the rest: "
+                         f"{' / '.join(first[-3:]) if first else type(exc).__name__}")
+            return None
+
     try:
         for mode in plan.modes:
             for kind in kinds:
+                if kind in failed:
+                    progress.on_step()
+                    continue
                 t0 = time.perf_counter()
-                row = experiments.loss_run(kind, mode, plan.loss, tmp / kind / mode, progress.on_message)
-                row["elapsed_s"] = round(time.perf_counter() - t0, 2)
-                runs.append(row)
+                row = guarded_step(kind, f"the {mode} run", lambda: experiments.loss_run(
+                    kind, mode, plan.loss, tmp / kind / mode, progress.on_message))
+                if row is not None:
+                    row["elapsed_s"] = round(time.perf_counter() - t0, 2)
+                    runs.append(row)
                 progress.on_step()
         for kind in kinds:
+            if kind in failed:
+                progress.on_step()
+                continue
             t0 = time.perf_counter()
-            lc = experiments.latency_and_cow(kind, plan.latency, plan.cow, tmp / kind / "latency",
-                                             progress.on_message)
+            lc = guarded_step(kind, "the latency and copy-on-write runs", lambda: experiments.latency_and_cow(
+                kind, plan.latency, plan.cow, tmp / kind / "latency", progress.on_message))
+            if lc is None:
+                progress.on_step()
+                continue
             lc["elapsed_s"] = round(time.perf_counter() - t0, 2)
             latency += lc.pop("latency")
             cow += lc.pop("cow")
