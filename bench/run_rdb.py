@@ -93,7 +93,10 @@ def accelerator_line() -> str:
     """What ``persistkit --version`` says about the compiled accelerator."""
     import subprocess
 
-    out = subprocess.run([H.persistkit_exe(), "--version"], capture_output=True, text=True).stdout
+    exe = H.persistkit_exe()
+    if exe is None:
+        return "accelerator: unknown (persistkit not installed)"
+    out = subprocess.run([exe, "--version"], capture_output=True, text=True).stdout
     lines = [line for line in out.splitlines() if line.startswith("accelerator:")]
     return lines[0] if lines else "accelerator: unknown"
 
