@@ -10,7 +10,11 @@ in a loss report, one entry per key and what it would lose:
 * stream metadata of newer stream types: v2 (RDB 10) adds entries-added,
   max-deleted-entry-id, recorded-first-entry-id and each group's entries-read;
   v3 (RDB 11) adds each consumer's active time;
-* opcodes of the other dialect (Valkey slot-import state written for Redis).
+* opcodes of the other dialect (Valkey slot-import state written for Redis);
+* Redis 8.6/8.8 additions: key metadata before RDB 13 (the key is written without it);
+  a stream's IDMP state before stream v4 (RDB 13); NACKed pending entries before stream
+  v5 (RDB 14): they are dropped from the group PEL, which older loaders require to be
+  owned by a consumer; ARRAY values before RDB 14 (the key itself is lost).
 
 With losses and ``allow_loss=False`` the whole input is still scanned (so the report
 is complete) and ``LossRefused`` is raised at the end: the caller's atomic output
@@ -90,7 +94,8 @@ class LossRefused(Exception):
 
 
 def _stream_kind(rdb_type: int) -> int:
-    return {op.T_STREAM_LISTPACKS: 1, op.T_STREAM_LISTPACKS_2: 2, op.T_STREAM_LISTPACKS_3: 3}.get(rdb_type, 0)
+    return {op.T_STREAM_LISTPACKS: 1, op.T_STREAM_LISTPACKS_2: 2, op.T_STREAM_LISTPACKS_3: 3,
+            op.T_STREAM_LISTPACKS_4: 4, op.T_STREAM_LISTPACKS_5: 5}.get(rdb_type, 0)
 
 
 def record_losses(rec: model.Record, target_type: int, version: int, dialect: str) -> list[Loss]:
@@ -109,14 +114,32 @@ def record_losses(rec: model.Record, target_type: int, version: int, dialect: st
         if dst < 3 and any(c.active_time_ms is not None for g in sv.groups for c in g.consumers):
             out.append(Loss("stream-active-time", "consumers' active time (stream v3 needs RDB 11)",
                             rec.db, rec.key))
+        if dst < 4 and sv.idmp is not None and not sv.idmp.is_default():
+            i = sv.idmp
+            out.append(Loss("stream-idmp", f"IDMP state: {len(i.producers)} producer(s), {i.tracked} "
+                            f"entries, duration {i.duration} s, max entries {i.max_entries}, "
+                            f"{i.iids_added} added / {i.iids_duplicates} duplicates "
+                            "(stream v4 needs RDB 13, Redis 8.6)", rec.db, rec.key))
+        nacked = [(g.name, len(g.nacked)) for g in sv.groups if g.nacked]
+        if dst < 5 and nacked:
+            groups = ", ".join(f"{n} in {name.decode('utf-8', 'replace')!r}" for name, n in nacked)
+            out.append(Loss("stream-nack", f"NACKed pending entries ({groups}), dropped from the "
+                            "group PEL (stream v5 needs RDB 14, Redis 8.8)", rec.db, rec.key))
+    if rec.key_meta and not policy.has_key_meta(version, dialect):
+        from persistkit.kvencoding.keymeta import describe
+
+        out.append(Loss("key-meta", f"key metadata of class(es) {describe(rec.key_meta)} "
+                        "(key metadata needs RDB 13, Redis 8.6)", rec.db, rec.key))
     return out
 
 
-def _key_lost(rec: model.Record, version: int) -> Optional[str]:
+def _key_lost(rec: model.Record, version: int, dialect: str = "redis") -> Optional[str]:
     if rec.type == model.STREAM and version < 9:
         return "the whole key: streams need RDB 9 (Redis 5.0)"
     if rec.type == model.MODULE and version < 8:
         return "the whole key: module values need RDB 8 (Redis 4.0)"
+    if rec.type == model.ARRAY and not policy.has_array(version, dialect):
+        return "the whole key: array values need RDB 14 (Redis 8.8)"
     return None
 
 
@@ -160,9 +183,10 @@ def convert_rdb(source, out: BinaryIO, *, version: Optional[int] = None, dialect
                 res.keys_filtered += 1
                 continue
             if not w._streams_plain(item) and not isinstance(
-                    item.value, (list, tuple, bytes, model.StreamValue, model.ModuleValue)):
+                    item.value, (list, tuple, bytes, model.StreamValue, model.ModuleValue,
+                                 model.ArrayValue)):
                 item.value = list(item.value)  # needed whole to choose and check it
-            lost = _key_lost(item, version)
+            lost = _key_lost(item, version, dialect)
             if lost:
                 res.losses.append(Loss("key", lost, item.db, item.key))
                 res.keys_lost += 1

@@ -555,8 +555,14 @@ class ValueEncoder:
                 er = g.entries_read
                 # SCG_INVALID_ENTRIES_READ (-1) is saved as a 64-bit length of all ones.
                 out.append(encode_length(UINT64_MAX if er is None or er < 0 else er))
-            out.append(encode_length(len(g.pel)))
-            for p in g.pel:
+            pel = g.pel
+            if g.nacked and not v5:
+                # NACKed entries belong to no consumer: older loaders require every PEL
+                # entry to be owned, so they are left out (convert reports the loss).
+                zone = set(g.nacked)
+                pel = [p for p in pel if p.id not in zone]
+            out.append(encode_length(len(pel)))
+            for p in pel:
                 out.append(_ID.pack(*p.id) + _I64.pack(p.delivery_time_ms) + encode_length(p.delivery_count))
             out.append(encode_length(len(g.consumers)))
             for c in g.consumers:
