@@ -169,7 +169,7 @@ def register(main) -> None:
         return EXIT_OK
 
     @payload_group.command("encode")
-    @click.option("--type", "key_type", type=click.Choice(KEY_TYPES[:-1]),
+    @click.option("--type", "key_type", type=click.Choice([t for t in KEY_TYPES if t != model.MODULE]),
                   help="Value type (or give an export line with \"type\").")
     @click.option("--value", "value_text", help="The value as JSON (export convention).")
     @click.option("--from", "from_file", help="Read the JSON value (or an export line) from a file; - for stdin.")
@@ -212,6 +212,7 @@ def register(main) -> None:
             raise UsageProblem(f"the value is not valid JSON: {exc}") from None
         field_expires = None
         rdb_type = None
+        key_meta = None
         if isinstance(doc, dict) and "value" in doc and ("type" in doc or key_type):
             # an export line: its rdb_type lets --encodings keep reproduce the source type
             key_type = key_type or doc.get("type")
@@ -220,6 +221,7 @@ def register(main) -> None:
                 field_expires = {bstr_from_json(f): int(ms) for f, ms in fe}
             if isinstance(doc.get("rdb_type"), int):
                 rdb_type = doc["rdb_type"]
+            key_meta = _key_meta_from_json(doc.get("key_meta"))
             doc = doc["value"]
         if key_type not in KEY_TYPES:
             raise UsageProblem("--type is required (string, list, set, zset, hash, stream)")
@@ -228,13 +230,16 @@ def register(main) -> None:
         except (ValueSyntaxError, KeyError, TypeError, ValueError) as exc:
             raise UsageProblem(f"bad {key_type} value: {exc}") from None
         rec = model.Record(db=0, key=b"", type=key_type, rdb_type=rdb_type, encoding="", offset=0,
-                           value=value, field_expires=field_expires)
+                           value=value, field_expires=field_expires, key_meta=key_meta)
         try:
             thresholds = _thresholds(threshold_pairs) or None
             payload = encode_payload(rec, version, dialect, encodings=encodings, thresholds=thresholds)
             rdb_type = ValueEncoder(version, dialect, thresholds=thresholds, encodings=encodings).choose_type(rec)
         except ValueError as exc:
             raise UsageProblem(str(exc)) from None
+        if key_meta and not (dialect == "redis" and 13 <= version < 80):
+            click.echo(f"persistkit: note: RDB version {version} has no key metadata; it is not in the payload",
+                       err=True)
         if field_expires and rdb_type not in (22, 24, 25):
             click.echo(f"persistkit: note: RDB version {version} has no field TTLs; they are not in the payload",
                        err=True)
@@ -248,6 +253,24 @@ def register(main) -> None:
             return EXIT_OK
         render_payload_encoded(payload, version, rdb_type, key_type, as_json)
         return EXIT_OK
+
+
+def _key_meta_from_json(items):
+    """export's "key_meta" list back to model.KeyMeta (the stored bytes are in "raw")."""
+    if not items:
+        return None
+    from persistkit.kvencoding.keymeta import KeyMeta, encode_class_spec
+    from persistkit.render.convert import bstr_from_json
+
+    out = []
+    for m in items:
+        try:
+            name, version, flags = str(m["class"]), int(m.get("version", 0)), int(m.get("flags", 0))
+            out.append(KeyMeta(name, version, flags, bstr_from_json(m["raw"]),
+                               encode_class_spec(name, version, flags)))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise UsageProblem(f"bad key_meta entry {m!r}: {exc}") from None
+    return out
 
 
 def _resolve_input(path: str) -> tuple[str, list[str]]:

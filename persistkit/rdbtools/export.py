@@ -74,6 +74,9 @@ from persistkit.rdbtools import model
 from persistkit.kvencoding.glob import key_matcher
 from persistkit.rdbtools.reader import BigString, RDBReader
 from persistkit.kvencoding.bstr import bstr_json
+from persistkit.kvencoding.errors import FormatError
+from persistkit.kvencoding.keymeta import decode_module_items
+from persistkit.kvencoding.rdbarray import TAG_NAMES as _ARRAY_TAGS
 
 FORMATS = ("jsonl", "json", "csv", "resp")
 BATCH = 500
@@ -106,8 +109,42 @@ def stream_json(sv: model.StreamValue) -> dict:
             "consumers": [{"name": bstr_json(c.name), "seen_time_ms": c.seen_time_ms,
                            "active_time_ms": c.active_time_ms, "pel": [_sid(i) for i in c.pel]}
                           for c in g.consumers],
+            **({"nacked": [_sid(i) for i in g.nacked]} if g.nacked is not None else {}),
         } for g in sv.groups],
+        **({"idmp": idmp_json(sv.idmp)} if sv.idmp is not None else {}),
     }
+
+
+def idmp_json(i: model.StreamIdmp) -> dict:
+    """Stream v4+ idempotent-producer state (see the module docstring)."""
+    return {"duration": i.duration, "max_entries": i.max_entries,
+            "producers": [{"pid": bstr_json(p.pid),
+                           "entries": [{"iid": bstr_json(iid), "id": _sid(sid)} for iid, sid in p.entries]}
+                          for p in i.producers],
+            "iids_added": i.iids_added, "iids_duplicates": i.iids_duplicates}
+
+
+def array_json(a: model.ArrayValue) -> dict:
+    """An ARRAY value: indices as decimal strings (they reach 2^64-2), each element's
+    stored tag and its text as ARGET shows it (floats: shortest round-trip digits)."""
+    return {"insert_idx": None if a.insert_idx is None else str(a.insert_idx),
+            "elements": [{"index": str(e.index), "tag": _ARRAY_TAGS[e.tag], "value": bstr_json(e.text())}
+                         for e in a.elements]}
+
+
+def key_meta_json(metas) -> list:
+    """Key metadata classes (RDB 13+): name, version, flags, the stored value bytes and
+    the values inside them (module opcodes: [kind, value])."""
+    out = []
+    for m in metas:
+        try:
+            items = [[k, bstr_json(v) if isinstance(v, bytes) else v]
+                     for k, v in decode_module_items(m.raw)]
+        except FormatError:
+            items = None
+        out.append({"class": m.name, "version": m.version, "flags": m.flags,
+                    "raw": {"hex": bytes(m.raw).hex()}, "items": items})
+    return out
 
 
 COLLECTIONS = (model.LIST, model.SET, model.ZSET, model.HASH)
@@ -137,6 +174,8 @@ def value_to_json(t: str, v):
     if t == model.MODULE:
         return {"module": v.name, "encver": v.encver, "module_id": v.module_id,
                 "raw": {"hex": (v.raw or b"").hex()}}
+    if t == model.ARRAY:
+        return array_json(v)
     return None
 
 
@@ -153,6 +192,8 @@ def key_json(rec: model.Record, kind: bool = True) -> dict:
     out["value"] = value_json(rec)
     if rec.field_expires:
         out["field_expire_at_ms"] = [[bstr_json(f), ms] for f, ms in rec.field_expires.items()]
+    if rec.key_meta:
+        out["key_meta"] = key_meta_json(rec.key_meta)
     return out
 
 
@@ -399,6 +440,17 @@ class _Csv(_JsonLines):
         self.text.detach()
 
 
+def _needs_restore(rec: model.Record) -> bool:
+    if rec.key_meta:
+        return True
+    v = rec.value
+    if rec.type == model.STREAM and isinstance(v, model.StreamValue):
+        if v.idmp is not None and not v.idmp.is_default():
+            return True
+        return any(g.nacked for g in v.groups)
+    return False
+
+
 def _score(s: float) -> bytes:
     return repr(float(s)).encode()
 
@@ -434,6 +486,11 @@ class _Resp:
         k = rec.key
         t = rec.type
         v = rec.value
+        if _needs_restore(rec):
+            self._restore(rec)
+            if rec.expire_ms is not None:
+                self._cmd(b"PEXPIREAT", k, rec.expire_ms)
+            return
         if t == model.STRING:
             self._cmd(b"SET", k, v)
         elif t == model.LIST:
@@ -448,6 +505,8 @@ class _Resp:
             self._stream(k, v)
         elif t == model.MODULE:
             self._module(rec)
+        elif t == model.ARRAY:
+            self._array(k, v)
         if rec.expire_ms is not None:
             self._cmd(b"PEXPIREAT", k, rec.expire_ms)
         if rec.field_expires:
@@ -492,6 +551,27 @@ class _Resp:
                     continue
                 self._cmd(b"XCLAIM", k, g.name, consumer, 0, sid(p.id), b"TIME", p.delivery_time_ms,
                           b"RETRYCOUNT", p.delivery_count, b"FORCE", b"JUSTID")
+
+    def _array(self, k: bytes, a: model.ArrayValue) -> None:
+        self._batched((b"ARMSET", k), ((str(i).encode(), text) for i, text in a.items()), 2)
+        if a.insert_idx is not None:
+            # ARINSERT continues after the last index it wrote (the stored insert_idx).
+            self._cmd(b"ARSEEK", k, a.insert_idx + 1)
+
+    def _restore(self, rec: model.Record) -> None:
+        """Keys whose metadata no plain command recreates (key metadata, stream IDMP
+        state and NACK zones): RESTORE of their DUMP payload for the source's version."""
+        from persistkit.rdbtools.writer import encode_payload
+
+        version = self.reader.header.version
+        v = rec.value
+        if isinstance(v, BigString):
+            rec.value = v.tobytes()
+        elif not isinstance(v, (bytes, bytearray, list, tuple, model.StreamValue, model.ArrayValue,
+                                model.ModuleValue)):
+            rec.value = list(v)   # a streamed collection, gathered for its payload
+        payload = encode_payload(rec, version, self.reader.dialect, encodings="keep")
+        self._cmd(b"RESTORE", rec.key, 0, payload, b"REPLACE")
 
     def _module(self, rec: model.Record) -> None:
         mv = rec.value

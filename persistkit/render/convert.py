@@ -86,12 +86,50 @@ def _stream_from_json(v: dict, node_max_entries: int = 100) -> model.StreamValue
         pel = [model.StreamPendingEntry(sid(p["id"]), int(p.get("delivery_time_ms", 0)),
                                         int(p.get("delivery_count", 1)), owners.get(sid(p["id"])))
                for p in g.get("pel", [])]
+        nacked = [sid(i) for i in g["nacked"]] if g.get("nacked") is not None else None
         groups.append(model.StreamGroup(bstr_from_json(g["name"]), sid(g.get("last_delivered_id"), (0, 0)),
-                                        g.get("entries_read"), pel, consumers))
+                                        g.get("entries_read"), pel, consumers, nacked))
+    idmp = None
+    if v.get("idmp") is not None:
+        i = v["idmp"]
+        idmp = model.StreamIdmp(
+            int(i.get("duration", 100)), int(i.get("max_entries", 100)),
+            [model.IdmpProducer(bstr_from_json(p["pid"]),
+                                [(bstr_from_json(e["iid"]), sid(e["id"])) for e in p.get("entries", [])])
+             for p in i.get("producers", [])],
+            int(i.get("iids_added", 0)), int(i.get("iids_duplicates", 0)))
     return model.StreamValue(nodes=nodes, length=v.get("length", len(entries)), last_id=last,
                              first_id=sid(v.get("recorded_first_entry_id")),
                              max_deleted_id=sid(v.get("max_deleted_entry_id")),
-                             entries_added=v.get("entries_added"), groups=groups)
+                             entries_added=v.get("entries_added"), groups=groups, idmp=idmp)
+
+
+def _array_from_json(v) -> model.ArrayValue:
+    """export's array shape ({"insert_idx", "elements": [{"index", "tag", "value"}]}), or
+    plain [[index, value], ...] / {"index": value} (tags chosen as the server would)."""
+    from persistkit.kvencoding import rdbarray as ra
+
+    if isinstance(v, dict) and "elements" in v:
+        tags = {name: tag for tag, name in ra.TAG_NAMES.items()}
+        els = []
+        for e in v["elements"]:
+            index, text = int(e["index"]), bstr_from_json(e["value"])
+            tag = tags.get(e.get("tag")) if e.get("tag") is not None else None
+            if tag is None:
+                els.append(ra.element_for_text(index, text))
+            elif tag == ra.TAG_INT:
+                els.append(ra.ArrayElement(index, tag, int(text)))
+            elif tag == ra.TAG_FLOAT:
+                els.append(ra.ArrayElement(index, tag, float(text)))
+            else:
+                els.append(ra.ArrayElement(index, tag, text))
+        ins = v.get("insert_idx")
+        value = ra.ArrayValue(els, None if ins is None else int(ins))
+    else:
+        value = ra.array_from_items([(int(i), bstr_from_json(x)) for i, x in _pairs(v, "array")])
+    if not value.elements:
+        raise ValueSyntaxError("an array needs at least one element")
+    return value
 
 
 def value_from_json(ktype: str, v):
@@ -111,6 +149,8 @@ def value_from_json(ktype: str, v):
         return [(bstr_from_json(f), bstr_from_json(x)) for f, x in _pairs(v, "hash")]
     if ktype == model.STREAM:
         return _stream_from_json(v)
+    if ktype == model.ARRAY:
+        return _array_from_json(v)
     if ktype == model.MODULE:
         # export's form: {"module": name, "encver": n, "module_id": id, "raw": {"hex": ...}}
         if not isinstance(v, dict) or "raw" not in v or "module_id" not in v:
@@ -166,6 +206,10 @@ def render_payload_decoded(rec, version: int, size: int, as_json: bool) -> None:
     doc = {"rdb_version": version, "size": size, "type": rec.type, "rdb_type": rec.rdb_type,
            "encoding": rec.encoding, "value": value_to_json(rec.type, rec.value),
            "field_expire_at_ms": [[bstr_json(f), ms] for f, ms in fe.items()] if fe else None}
+    if rec.key_meta:
+        from persistkit.rdbtools.export import key_meta_json
+
+        doc["key_meta"] = key_meta_json(rec.key_meta)
     if as_json:
         emit_json(doc)
         return
@@ -178,6 +222,8 @@ def render_payload_decoded(rec, version: int, size: int, as_json: bool) -> None:
     out.print(text if len(text) <= 2000 else text[:2000] + f"… ({len(text)} chars)", markup=False)
     if fe:
         out.print(f"field TTLs: {len(fe)}")
+    if rec.key_meta:
+        out.print("key metadata: " + ", ".join(f"{m['class']} v{m['version']}" for m in doc["key_meta"]))
 
 
 def render_payload_encoded(payload: bytes, version: int, rdb_type: int, ktype: str, as_json: bool) -> None:
