@@ -12,10 +12,12 @@ value. Exceptions it raises are raised here when their turn comes (after the ear
 results). With ``jobs == 1`` (or one task) everything runs in this process, in order, so
 the same code produces the same output either way.
 
-Workers are *spawned*, not forked: each one starts with a small interpreter (the memory a
-worker holds is its own file's, the per-command limit applies per worker) and nothing
-inherited from the parent's threads. One progress bar covers all inputs: workers send their
-offsets over a queue, the parent adds them up against the total of the input sizes.
+Workers are forked (POSIX): they start at once, with the modules already imported and no
+need for the caller's main module to be importable; the memory a worker holds is its own
+file's (the per-command limit applies per worker). The pool is started before the
+caller's progress bar draws anything, so no thread of it is copied half-way. One progress
+bar covers all inputs: workers send their offsets over a queue, the parent adds them up
+against the total of the input sizes.
 """
 
 from __future__ import annotations
@@ -94,7 +96,7 @@ def run_tasks(fn: Callable[..., Any], tasks: Sequence[tuple], *, jobs: int = 1,
                 report(i, sizes[i])
         return
 
-    ctx = multiprocessing.get_context("spawn")
+    ctx = multiprocessing.get_context("fork")
     q = ctx.Queue() if progress is not None else None
     pool = ProcessPoolExecutor(max_workers=min(jobs, n), mp_context=ctx,
                                initializer=_init_worker, initargs=(q,))

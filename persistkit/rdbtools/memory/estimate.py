@@ -317,6 +317,12 @@ def _module(rec: model.Record, th: S.Thresholds):
     return S.ROBJ + n, "raw", 1, n
 
 
+def _other(rec: model.Record, th: S.Thresholds):
+    # A type a 7.0 server does not have (e.g. Redis 8.8 arrays): its stored size.
+    n = rec.size_hint or 0
+    return S.ROBJ + n, "raw", n, 0
+
+
 _BY_TYPE = {model.STRING: _string, model.LIST: _list, model.SET: _set, model.ZSET: _zset,
             model.HASH: _hash, model.STREAM: _stream, model.MODULE: _module}
 
@@ -324,7 +330,7 @@ _BY_TYPE = {model.STRING: _string, model.LIST: _list, model.SET: _set, model.ZSE
 def estimate(rec: model.Record, thresholds: S.Thresholds = S.DEFAULT_THRESHOLDS) -> Optional[list]:
     """The memory row of one record (its value is consumed), or None for a collection the
     server would drop as empty."""
-    got = _BY_TYPE[rec.type](rec, thresholds)
+    got = _BY_TYPE.get(rec.type, _other)(rec, thresholds)
     if got is None:
         return None
     value_bytes, encoding, elements, largest = got
