@@ -18,36 +18,30 @@ AOF_KINDS = ("aof", "aof-dir", "aof-manifest")
 TYPES = ("string", "list", "set", "zset", "hash", "stream", "module")
 
 
-def _stdin_rdb():
-    """Standard input, opened once (it cannot be re-read): RDB content only."""
-    from persistkit.detect import detect_bytes
-    from persistkit.kvencoding.fileio import open_input
+def _open(path: str):
+    """The input opened once and its kind as the commands see it: ``(Detected, kind)``.
+    The Detected's open stream is what an RDB command reads (never a second open);
+    standard input is RDB content only."""
+    from persistkit.checks import input_kind, open_stdin_rdb
+    from persistkit.detect import open_detected
 
-    stream = open_input("-")
-    kind = detect_bytes(stream.peek(4096)[:4096])
-    if kind != "rdb":
-        raise InputError(f"standard input: only RDB content can be read from stdin (this looks like {kind})")
-    return stream
+    if path == "-":
+        inp = open_stdin_rdb()
+        return inp, "rdb"
+    inp = open_detected(path)
+    try:
+        return inp, input_kind(inp)
+    except BaseException:
+        inp.close()
+        raise
 
 
 def _kind(path: str) -> str:
-    from persistkit.detect import detect
-
     if path == "-":
-        return "rdb"
-    kind = detect(path)
-    if kind == "unknown" and path != "-" and os.path.isdir(path):
-        raise InputError(f"{path}: is a directory, not an AOF directory (no manifest)")
-    if kind == "rdb" and path != "-" and _is_aof_preamble(path):
-        return "aof"
+        return "rdb"  # not opened here: standard input can be read only once
+    inp, kind = _open(path)
+    inp.close()
     return kind
-
-
-def _is_aof_preamble(path: str) -> bool:
-    """An RDB written as the preamble of a single-file AOF says so in its aux fields."""
-    from persistkit.aoftools.reader import preamble_flag
-
-    return preamble_flag(path) is True
 
 
 def _aof(module: str, name: str, what: str):
@@ -67,32 +61,79 @@ def _not_rdb(path: str):
 
 def register(main) -> None:
     @main.command("inspect")
-    @click.argument("path")
+    @click.argument("paths", nargs=-1, required=True)
     @json_option
     @click.option("--top", default=10, show_default=True, type=click.IntRange(0, None),
                   help="How many of the biggest keys to list.")
+    @click.option("--now", "now", default=None, metavar="TIME|file",
+                  help="Bucket TTLs as of this moment instead of the wall clock: an ISO time, "
+                  "unix seconds or ms, or 'file' for the snapshot's own ctime.")
+    @click.option("--jobs", "-j", default=1, show_default=True, type=click.IntRange(1, 256),
+                  help="Files read in parallel by this many worker processes.")
     @guarded
-    def inspect_cmd(path: str, as_json: bool, top: int) -> int:
+    def inspect_cmd(paths: tuple[str, ...], as_json: bool, top: int, now, jobs: int) -> int:
         """Show what an RDB (or AOF) file holds: header, aux fields, per-db counts, types and
-        encodings, TTL spread, biggest keys, functions, modules, checksum, memory estimate."""
+        encodings, TTL spread, biggest keys, functions, modules, checksum, memory estimate.
+        Several files: one report each, in order (JSON: {"files": [...]})."""
         from persistkit.render.common import stdout_console
 
-        kind = _kind(path)
+        if len(paths) > 1:
+            return _inspect_many(paths, as_json, top, now, jobs)
+        path = paths[0]
+        inp, kind = _open(path)
+        if kind in AOF_KINDS or kind == "unknown":
+            inp.close()
         if kind in AOF_KINDS:
             return _inspect_aof(path, as_json)
         if kind == "unknown":
             raise _not_rdb(path)
+        from persistkit.rdbtools.asof import BadMoment, resolve_now
         from persistkit.rdbtools.inspect import inspect_rdb
         from persistkit.render.rdb import progress_bar, render_inspect
 
-        stream = _stdin_rdb() if path == "-" else None
-        with progress_bar("inspect") as progress:
-            data = inspect_rdb("<stdin>" if stream else path, top=top, progress=progress, stream=stream)
+        try:
+            now_ms = resolve_now(now, path)
+        except BadMoment as exc:
+            raise UsageProblem(str(exc)) from None
+        stream = inp.stream  # the input as opened to detect it, read once
+        with progress_bar("inspect") as progress, inp:
+            data = inspect_rdb("<stdin>" if path == "-" else path, top=top, now_ms=now_ms,
+                               progress=progress, stream=stream)
         if as_json:
             emit_json(data)
         else:
             render_inspect(data, stdout_console())
         return EXIT_OK
+
+    def _inspect_many(paths, as_json: bool, top: int, now, jobs: int) -> int:
+        from persistkit.commands.fleet import inspect_all
+        from persistkit.render.aof import render_inspect as render_aof
+        from persistkit.render.common import stdout_console
+        from persistkit.render.rdb import progress_bar, render_inspect
+
+        if "-" in paths:
+            raise UsageProblem("standard input (-) can only be inspected alone")
+        items = []
+        for p in paths:
+            kind = _kind(p)
+            if kind == "unknown":
+                raise _not_rdb(p)
+            items.append((p, kind))
+        with progress_bar("inspect") as progress:
+            results = inspect_all(items, top, now, jobs, progress)
+        worst = EXIT_OK
+        if as_json:
+            emit_json({"files": [r["data"] if r["kind"] != "error" else
+                                 {"path": p, "error": r["failure"]["message"]}
+                                 for (p, _), r in zip(items, results)]})
+        console = stdout_console()
+        for r in results:
+            if r["kind"] == "error":
+                worst = max(worst, r["failure"]["code"])
+                click.echo(f"persistkit: {r['failure']['message']}", err=True)
+            elif not as_json:
+                (render_aof if r["kind"] == "aof" else render_inspect)(r["data"], console)
+        return worst
 
     def _inspect_aof(path: str, as_json: bool) -> int:
         inspect_aof = _aof("inspect", "inspect_aof", "inspection")
@@ -111,8 +152,10 @@ def register(main) -> None:
     @json_option
     @click.option("--quick", is_flag=True, help="Check framing, lengths and checksum only "
                   "(skip the deep validation of inner blobs).")
+    @click.option("--jobs", "-j", default=1, show_default=True, type=click.IntRange(1, 256),
+                  help="Files checked in parallel by this many worker processes.")
     @guarded
-    def verify_cmd(paths: tuple[str, ...], as_json: bool, quick: bool) -> int:
+    def verify_cmd(paths: tuple[str, ...], as_json: bool, quick: bool, jobs: int) -> int:
         """Check RDB / AOF files for corruption. Exit 0 when all are intact, 1 when a
         problem was found, 2 for a usage error (missing file, a non-AOF directory)."""
         from persistkit.checks import verify_path
@@ -121,6 +164,12 @@ def register(main) -> None:
 
         reports = []
         errors: list[tuple[str, str]] = []
+        if jobs > 1 and len(paths) > 1 and "-" not in paths:
+            from persistkit.commands.fleet import verify_all
+
+            with progress_bar("verify") as progress:
+                reports, errors = verify_all(paths, quick, jobs, progress)
+            paths = ()
         for path in paths:
             try:
                 with progress_bar(f"verify {os.path.basename(path)}") as progress:
@@ -142,20 +191,30 @@ def register(main) -> None:
         return EXIT_OK if ok else EXIT_PROBLEM
 
     @main.command("export")
-    @click.argument("path")
-    @click.option("--format", "fmt", type=click.Choice(["jsonl", "json", "csv", "resp"]),
+    @click.argument("paths", nargs=-1, required=True)
+    @click.option("--format", "fmt", type=click.Choice(["jsonl", "json", "csv", "resp", "parquet"]),
                   default="jsonl", show_default=True, help="jsonl is lossless; resp rebuilds the data "
-                  "through redis-cli --pipe.")
+                  "through redis-cli --pipe; parquet (needs pyarrow) for DuckDB/Spark/pandas, "
+                  "-o FILE or -o DIR/ for a dataset with one file per input.")
     @click.option("--db", type=click.IntRange(0, None), default=None, help="Only this database.")
     @click.option("--match", default=None, help="Only keys matching this glob.")
     @click.option("--type", "type_", type=click.Choice(TYPES), default=None, help="Only keys of this type.")
     @click.option("-o", "--output", default=None, help="Write here (atomically) instead of stdout.")
+    @click.option("--jobs", "-j", default=1, show_default=True, type=click.IntRange(1, 256),
+                  help="Files read in parallel by this many worker processes (outputs joined in "
+                  "input order).")
     @guarded
-    def export_cmd(path: str, fmt: str, db, match, type_, output) -> int:
-        """Export the keys of an RDB (or AOF) file as JSON lines, JSON, CSV or RESP commands."""
+    def export_cmd(paths: tuple[str, ...], fmt: str, db, match, type_, output, jobs: int) -> int:
+        """Export the keys of RDB (or AOF) files as JSON lines, JSON, CSV, RESP commands or
+        Parquet. Several files: their outputs in input order (CSV: one header)."""
         from persistkit.kvencoding.fileio import atomic_output, same_file
 
-        kind = _kind(path)
+        if len(paths) > 1 or fmt == "parquet":
+            return _export_many(paths, fmt, dict(db=db, match=match, type_=type_), output, jobs)
+        path = paths[0]
+        inp, kind = _open(path)
+        if kind in AOF_KINDS or kind == "unknown":
+            inp.close()
         if kind == "unknown":
             raise _not_rdb(path)
         if output is not None and path != "-" and os.path.exists(output) and same_file(path, output):
@@ -169,9 +228,9 @@ def register(main) -> None:
             from persistkit.rdbtools.export import export_rdb
             from persistkit.render.rdb import progress_bar
 
-            stream = _stdin_rdb() if path == "-" else None
-            with progress_bar("export") as progress:
-                export_rdb("<stdin>" if stream else path, fmt, out, db=db, match=match, type_=type_,
+            stream = inp.stream  # the input as opened to detect it, read once
+            with progress_bar("export") as progress, inp:
+                export_rdb("<stdin>" if path == "-" else path, fmt, out, db=db, match=match, type_=type_,
                            progress=progress, stream=stream)
 
         if output is None:
@@ -183,3 +242,36 @@ def register(main) -> None:
                 run(out)
         return EXIT_OK
 
+    def _export_many(paths, fmt: str, filters: dict, output, jobs: int) -> int:
+        from persistkit.commands.fleet import export_all
+        from persistkit.kvencoding.fileio import same_file
+        from persistkit.render.rdb import progress_bar
+
+        if "-" in paths:
+            raise UsageProblem("standard input (-) can only be exported alone")
+        if fmt == "json":
+            raise UsageProblem("--format json makes one document per file: export several "
+                               "files as jsonl, csv, resp or parquet")
+        dataset = False
+        if fmt == "parquet":
+            from persistkit.rdbtools.parquet import require_pyarrow
+
+            require_pyarrow()
+            if output is None:
+                raise UsageProblem("--format parquet needs -o FILE (or -o DIR/ for a dataset)")
+            dataset = output.endswith(os.sep) or os.path.isdir(output)
+        items = []
+        for p in paths:
+            kind = _kind(p)
+            if kind == "unknown":
+                raise _not_rdb(p)
+            if fmt == "parquet" and kind in AOF_KINDS:
+                raise UsageProblem(f"{p}: --format parquet exports RDB snapshots, not AOF commands")
+            if output is not None and not dataset and os.path.exists(output) and same_file(p, output):
+                raise UsageProblem("the output must not be an input file")
+            items.append((p, kind))
+        with progress_bar("export") as progress:
+            worst, errors = export_all(items, fmt, filters, jobs, output, progress, dataset=dataset)
+        for e in errors:
+            click.echo(f"persistkit: {e}", err=True)
+        return worst
