@@ -70,7 +70,7 @@ from persistkit.kvencoding.crc64 import crc64
 from persistkit.kvencoding.fileio import input_name, input_size, open_input
 from persistkit.kvencoding.resp import encode_command
 from persistkit.kvencoding.source import ByteSource
-from persistkit.rdbtools import model
+from persistkit.rdbtools import exportfast, model
 from persistkit.kvencoding.glob import key_matcher
 from persistkit.rdbtools.reader import BigString, RDBReader
 from persistkit.kvencoding.bstr import bstr_json
@@ -328,6 +328,14 @@ def _export(reader: RDBReader, fmt: str, out: BinaryIO, keep: _Filter, progress:
             total: Optional[int]) -> dict:
     writer = {"jsonl": _JsonLines, "json": _JsonDoc, "csv": _Csv, "resp": _Resp}[fmt](out, reader)
     stats = {"keys": 0, "functions": 0, "module_aux": 0, "skipped": 0}
+    fast = exportfast.compiled()
+    if fast is not None:
+        # The compiled renderer takes the records it can; the loop below is its reference.
+        exportfast.export_items(fast, reader, fmt, writer, keep, stats, progress, total)
+        writer.close()
+        if progress is not None:
+            progress(total or 0, total)
+        return stats
     last = 0
     for item in reader:
         cls = item.__class__
