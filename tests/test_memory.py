@@ -257,3 +257,20 @@ def test_cli_damaged_file_exit_1_and_aof_exit_2(tmp_path):
     aof = Path(CORPUS_REAL) / "redis-7.0.15" / "aof-hybrid" / "appendonlydir"
     r = subprocess.run(PK + ["memory", str(aof)], capture_output=True)
     assert r.returncode == 2 and b"Traceback" not in r.stderr
+
+
+def test_cli_html_report_is_self_contained(tmp_path):
+    out = tmp_path / "r.html"
+    files = [str(_dump("redis-7.0.15")), str(_dump("redis-6.2.16"))]
+    subprocess.run(PK + ["memory", *files, "--format", "html", "-o", str(out)], check=True)
+    text = out.read_text("utf-8")
+    assert text.startswith("<!DOCTYPE html>") and text.rstrip().endswith("</html>")
+    # nothing fetched: no external scripts, styles, images or fonts
+    for bad in ("<script src", "<link", "<img", "url(", "@import"):
+        assert bad not in text
+    assert text.count("http://") == text.count('xmlns="http://www.w3.org/2000/svg"') == 1
+    doc = json.loads(subprocess.run(PK + ["memory", *files, "--json"], capture_output=True,
+                                    check=True).stdout)
+    biggest = doc["prefixes"][0]
+    assert f"<title>{biggest['prefix']}:" in text or f"<title>{biggest['prefix']} " in text
+    assert text.count("<rect") >= len(doc["prefixes"])
