@@ -381,3 +381,23 @@ def test_stdin_is_verified_on_the_pure_path_and_agrees():
     a = verify_rdb("-", stream=io.BufferedReader(io.BytesIO(data))).as_dict()
     b = verify_rdb("-", data=data).as_dict()
     assert a["problems"] == b["problems"] and a["stats"] == b["stats"]
+
+
+@needs_compiled
+def test_progress_is_reported_on_the_compiled_path(tmp_path, small_windows):
+    data = _dump_bytes()
+    path = _on_disk(tmp_path, "p.rdb", data)
+    for fn in (lambda cb: verify_rdb(path, progress=cb), lambda cb: inspect_rdb(path, progress=cb)):
+        calls = []
+        fn(lambda at, total: calls.append((at, total)))
+        assert calls and calls[-1] == (len(data), len(data))
+        assert [a for a, _ in calls] == sorted(a for a, _ in calls)
+
+
+def test_unknown_versions_stay_on_the_exact_reader():
+    from persistkit.rdbtools.model import Header
+
+    assert fastscan.compiled(Header(magic="REDIS", version=13, offset=0, length=9)) is None
+    assert fastscan.compiled(Header(magic="VALKEY", version=81, offset=0, length=9)) is None
+    if rdbscan is not None and not accel.forced():
+        assert fastscan.compiled(Header(magic="REDIS", version=12, offset=0, length=9)) is not None

@@ -53,8 +53,16 @@ def scanner_options() -> dict:
     return out
 
 
-def compiled():
-    """The compiled scanner module, or None (not built, or the pure path is forced)."""
+# The layouts the compiled scan knows (the reader may learn newer ones first): RDB 1-12
+# with the REDIS magic, VALKEY080. Any other file is read by the exact reader alone.
+SCAN_VERSIONS = {"REDIS": range(1, 13), "VALKEY": (80,)}
+
+
+def compiled(header=None):
+    """The compiled scanner module, or None (not built, the pure path is forced, or a
+    ``header`` of a version the scan does not know)."""
+    if header is not None and header.version not in SCAN_VERSIONS.get(header.magic, ()):
+        return None
     return accel.module("rdbscan")
 
 

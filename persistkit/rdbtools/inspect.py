@@ -216,7 +216,7 @@ def _inspect(src: ByteSource, path: str, top: int, now_ms: Optional[int], progre
             state["last"] = src.tell()
             progress(src.tell(), src.size)
 
-    scan_mod = fastscan.compiled()
+    scan_mod = fastscan.compiled(h)
     scanner = None
     embed = None
     if scan_mod is not None:

@@ -48,10 +48,16 @@ def _head_text(path) -> str:
 
 
 def verify_rdb(path, *, quick: bool = False, progress: Progress = None,
-               data: Optional[bytes] = None, stream=None) -> VerifyReport:
-    """Check one RDB file (or ``data`` bytes / an open binary ``stream``, reported under ``path``)."""
+               data: Optional[bytes] = None, stream=None, source: Optional[ByteSource] = None,
+               reopen=None) -> VerifyReport:
+    """Check one RDB file (or ``data`` bytes / an open binary ``stream``, reported under ``path``).
+    ``source``: a ByteSource the caller opened (and detected) already, read from where it
+    stands and left after the trailer; ``reopen()`` gives a fresh one for the second walk
+    of the duplicate-key check (None: keys are checked exactly, in memory)."""
     name = str(path)
     report = VerifyReport(path=name, kind="rdb")
+    if source is not None:
+        return _verify_source(source, report, quick, progress, reopen)
     if data is not None:
         return _verify_source(ByteSource(data, name=name, crc=True), report, quick, progress,
                               lambda: ByteSource(data, name=name))
@@ -88,7 +94,7 @@ def _verify_source(src: ByteSource, report: VerifyReport, quick: bool, progress:
     stats["version"] = reader.header.version
     # Keys: compact hashes (+ a second walk for repeats) when the input can be read
     # again, else an exact hash -> offset dict (standard input).
-    scan_mod = fastscan.compiled() if reopen is not None else None
+    scan_mod = fastscan.compiled(reader.header) if reopen is not None else None
     if reopen is None:
         keys = None
     elif scan_mod is not None:
@@ -249,7 +255,7 @@ def _confirm_keys(confirm, reopen, dropped: list, last: int, report: VerifyRepor
 
     try:
         reader = RDBReader(src, decode=False, name=name, recover=True, strict_crc=False)
-        scan_mod = fastscan.compiled()
+        scan_mod = fastscan.compiled(reader.header)
         if scan_mod is not None:
             scanner = scan_mod.Scanner(deep=False, version=reader.header.version,
                                        confirm=confirm.candidates, **fastscan.scanner_options())
