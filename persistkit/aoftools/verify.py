@@ -74,9 +74,17 @@ class PartResult:
                 "first_time": self.first_time, "last_time": self.last_time, "ok": self.ok}
 
 
-def check_part(part: AOFPart, *, quick: bool = False, allow_preamble: bool = True) -> PartResult:
-    """Check one file as redis-check-aof's ``checkSingleAof`` does."""
+def check_part(part: AOFPart, *, quick: bool = False, allow_preamble: bool = True,
+               opened=None) -> PartResult:
+    """Check one file as redis-check-aof's ``checkSingleAof`` does. ``opened``: ``(src,
+    preamble_keys)`` when the caller has already read and checked this file's RDB preamble
+    on its own open source, left at the RESP tail (the preamble is not read again)."""
     res = PartResult(part)
+    if opened is not None:
+        src, res.preamble_keys = opened
+        res.preamble_end = src.tell()
+        _check_resp(src, res)
+        return res
     if part.format == model.FMT_MISSING:
         res.problem = ("missing-file", f"{part.name}: listed in the manifest but not found", None, None)
         return res
@@ -328,9 +336,11 @@ def _unlisted_files(aof_set: AOFSet) -> list[str]:
     return out
 
 
-def verify_aof(path, quick: bool = False) -> VerifyReport:
+def verify_aof(path, quick: bool = False, *, aof_set=None, opened=None) -> VerifyReport:
+    """``aof_set``: the set already resolved by the caller; ``opened``: see ``check_part``
+    (a single-file AOF whose preamble the caller has checked)."""
     try:
-        aof_set = resolve_aof(path)
+        aof_set = aof_set if aof_set is not None else resolve_aof(path)
     except ManifestError as exc:
         report = VerifyReport(path=str(path), kind="aof-multipart")
         report.error(exc.code, exc.message, file=exc.file, offset=exc.offset, found=exc.found)
@@ -367,7 +377,8 @@ def verify_aof(path, quick: bool = False) -> VerifyReport:
     damaged = None
     for part in aof_set.parts:
         allow_preamble = part.role != model.ROLE_INCR
-        res = check_part(part, quick=quick, allow_preamble=allow_preamble)
+        res = check_part(part, quick=quick, allow_preamble=allow_preamble,
+                         opened=opened if aof_set.layout == model.SINGLE else None)
         files.append(res.as_dict())
         if part.format == model.FMT_EMPTY and aof_set.layout == model.SINGLE:
             report.warning("empty", f"{part.name} is empty")
