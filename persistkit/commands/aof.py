@@ -14,19 +14,28 @@ import click
 from persistkit.cli_contract import EXIT_OK, EXIT_PROBLEM, UsageProblem, emit_json, guarded, json_option
 
 
-def _is_hybrid_aof(path: str) -> bool:
+def _is_hybrid_aof(inp) -> bool:
     """An RDB that is the preamble of a single-file AOF: its aux fields say so
     (``aof-preamble`` = 1, rdb.c rdbSaveInfoAuxFields), or RESP bytes follow its trailer.
-    False for a plain RDB (and for a damaged one that does not say so)."""
-    from persistkit.aoftools.reader import preamble_flag, resolve_aof
-    from persistkit.aoftools.verify import check_part
+    False for a plain RDB (and for a damaged one that does not say so). ``inp``: the
+    input as detected (its open stream is walked when the aux fields do not tell)."""
+    from persistkit.kvencoding.errors import FormatError
+    from persistkit.kvencoding.source import ByteSource
+    from persistkit.rdbtools.reader import RDBReader, preamble_flag_of
 
-    flag = preamble_flag(path)
+    flag = preamble_flag_of(inp.buffered())
     if flag is not None:
         return flag
-    part = resolve_aof(path).parts[0]
-    res = check_part(part, quick=True)
-    return res.preamble_end is not None and (part.size or 0) > res.preamble_end
+    stream = inp.take()
+    try:
+        src = ByteSource(stream, name=inp.path, size=inp.size)
+        for _ in RDBReader(src, strategy="skip"):  # a checksum mismatch: not a preamble
+            pass
+        return not src.at_eof()
+    except FormatError:
+        return False
+    finally:
+        stream.close()
 
 
 def register(main) -> None:
@@ -46,7 +55,7 @@ def register(main) -> None:
         command before the first damage, drop the damaged tail and every later file, and
         write a complete new file or directory. Exit 0 when the input was intact, 1 when
         damage was found (and repaired), 2 for usage errors. The input is never modified."""
-        from persistkit.detect import detect
+        from persistkit.detect import open_detected
 
         if not dry_run and not out:
             raise UsageProblem("repair needs -o OUT (or --dry-run)")
@@ -55,14 +64,16 @@ def register(main) -> None:
 
             if same_file(path, out):
                 raise UsageProblem("the output must not be the input")
-        kind = detect(path)
+        with open_detected(path) as inp:
+            kind = inp.kind
+            hybrid = kind == "rdb" and _is_hybrid_aof(inp)
         if out and kind in ("aof-dir", "aof-manifest"):
             from persistkit.kvencoding.fileio import inside_folder
 
             folder = path if kind == "aof-dir" else os.path.dirname(os.path.abspath(path))
             if inside_folder(folder, out):
                 raise UsageProblem(f"the output {out} must not be inside the input folder {folder}")
-        if kind == "rdb" and not _is_hybrid_aof(path):
+        if kind == "rdb" and not hybrid:
             return _salvage(path, out, dry_run, as_json)
         if kind not in ("aof", "aof-dir", "aof-manifest", "rdb"):
             raise UsageProblem(f"{path}: not an AOF or RDB input (detected: {kind})")

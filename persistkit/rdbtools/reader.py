@@ -444,3 +444,21 @@ def iter_keys(data, decode: bool = True, **kw) -> Iterator[model.Record]:
 
     with open_input(data) as stream:
         yield from RDBReader(stream, decode, **kw).records()
+
+
+def preamble_flag_of(head: bytes) -> Optional[bool]:
+    """What an RDB's own ``aof-preamble`` aux field says (rdb.c rdbSaveInfoAuxFields), read
+    from its first bytes (aux fields come right after the header): True for the preamble
+    of a single-file AOF, False for a plain snapshot, None when the field is absent (older
+    servers, other writers) or cannot be read from these bytes."""
+    try:
+        for item in RDBReader(bytes(head), strategy="skip", strict_crc=False):
+            cls = item.__class__
+            if cls is model.Aux:
+                if item.key == b"aof-preamble":
+                    return item.value == b"1"
+            elif cls is not model.Header:
+                return None
+    except FormatError:
+        return None
+    return None
