@@ -574,7 +574,14 @@ class ValueEncoder:
                 out.append(encode_length(len(c.pel)))
                 out.append(b"".join(_ID.pack(*i) for i in c.pel))
             if v5:
-                out.append(encode_nack_zone(g.nacked))
+                nacked = g.nacked
+                if nacked is None:
+                    # A value without NACK-zone data (another stream type, the engine):
+                    # in a v5 group a PEL entry no consumer owns can only be a NACKed one
+                    # (rdbLoadObject rejects it anywhere else).
+                    owned = {i for c in g.consumers for i in c.pel}
+                    nacked = [p.id for p in pel if p.id not in owned]
+                out.append(encode_nack_zone(nacked))
         if v4:
             out.append(encode_idmp(sv.idmp, compress=self.compress))
         return b"".join(out)
