@@ -482,3 +482,36 @@ def test_compiled_and_pure_paths_agree(folder):
                 pure = _export_out(case, fmt)
             assert _export_out(case, fmt) == pure, fmt
     assert _verify_doc(data, False)["ok"] is True
+
+
+# ---------------------------------------------------------------------------
+# replay / merge / diff: the engine has no arrays and keeps no key metadata, IDMP
+# state or NACK zones; they are counted, and what it writes is still a valid file
+
+
+def test_replay_and_merge_count_what_the_engine_cannot_hold(tmp_path):
+    from click.testing import CliRunner
+
+    from persistkit.cli import main
+
+    src = NF / "redis-rdb14" / "dump.rdb"
+    out = tmp_path / "replayed.rdb"
+    r = CliRunner().invoke(main, ["replay", str(src), "-o", str(out), "--rdb-version", "14", "--json"])
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.output)
+    summary = doc["replay"]
+    assert summary["array_keys_dropped"] == 5
+    assert summary["key_meta_dropped"] == 5      # the array with metadata counts as an array
+    assert summary["stream_meta_dropped"] == 2   # stream:idmp (IDMP) and stream:groups (NACKs)
+    recs = records(out.read_bytes())
+    assert len(recs) == 19 and not any(r.type == model.ARRAY for r in recs)
+    groups = next(r for r in recs if r.key == b"stream:groups").value.groups
+    # the engine lost the zone; the writer puts the unowned entries back into one
+    assert sorted(len(g.nacked) for g in groups) == [1, 2]
+    merged = tmp_path / "merged.rdb"
+    r = CliRunner().invoke(main, ["merge", str(src), str(NF / "redis-rdb13" / "dump.rdb"),
+                                  "-o", str(merged), "--json"])
+    assert r.exit_code in (0, 1) and "Traceback" not in r.output
+    assert records(merged.read_bytes())
+    r = CliRunner().invoke(main, ["diff", str(src), str(src)])
+    assert r.exit_code == 0 and "Traceback" not in r.output

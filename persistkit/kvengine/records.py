@@ -125,8 +125,8 @@ def load_records(ks, records: Iterable, *, now_ms: Optional[int] = None, skip_ex
                 continue
             if rec.value is None:
                 raise ValueError("load_records needs decoded values (RDBReader(decode=True))")
-            if rec.type == model.MODULE:
-                continue  # module values cannot live in this engine
+            if rec.type == model.MODULE or rec.type == model.ARRAY:
+                continue  # module values and Redis 8.8 arrays cannot live in this engine
             db = ks.dbs[rec.db]
             db.data[bytes(rec.key)] = value_from_model(rec.type, rec.value, rec.field_expires)
             if rec.field_expires:

@@ -190,6 +190,11 @@ class ReplayResult:
     rdb_magic: Optional[str] = None
     snapshot_keys: int = 0
     module_keys_dropped: int = 0
+    # Redis 8.8 ARRAY values (no such type in the engine) and Redis 8.6+ key metadata
+    # (module classes): left out of the rebuilt state, counted.
+    array_keys_dropped: int = 0
+    key_meta_dropped: int = 0
+    stream_meta_dropped: int = 0      # streams whose IDMP state / NACK zones the engine lacks
     commands_read: int = 0
     commands_applied: int = 0
     skipped: list = field(default_factory=list)        # CommandRef (the first MAX_SKIPPED_KEPT)
@@ -217,6 +222,9 @@ class ReplayResult:
             "rdb_version": self.rdb_version,
             "snapshot_keys": self.snapshot_keys,
             "module_keys_dropped": self.module_keys_dropped,
+            "array_keys_dropped": self.array_keys_dropped,
+            "key_meta_dropped": self.key_meta_dropped,
+            "stream_meta_dropped": self.stream_meta_dropped,
             "commands_read": self.commands_read,
             "commands_applied": self.commands_applied,
             "commands_skipped": self.skipped_count,
@@ -379,6 +387,15 @@ class Replayer:
             if item.type == model.MODULE:
                 res.module_keys_dropped += 1
                 return
+            if item.type == model.ARRAY:
+                res.array_keys_dropped += 1
+                return
+            if item.key_meta:
+                res.key_meta_dropped += 1
+            v = item.value
+            if isinstance(v, model.StreamValue) and (
+                    (v.idmp is not None and not v.idmp.is_default()) or any(g.nacked for g in v.groups)):
+                res.stream_meta_dropped += 1
             if self.snapshot_sink is not None:
                 res.snapshot_keys += self.snapshot_sink(item)
             else:

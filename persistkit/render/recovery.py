@@ -69,6 +69,15 @@ def render_replay(summary: dict, output: dict | None, *, dry_run: bool, to_stder
     if summary["module_keys_dropped"]:
         c.print(f"  [yellow]{summary['module_keys_dropped']} module value(s) could not be replayed "
                 "and were left out[/yellow]")
+    if summary.get("array_keys_dropped"):
+        c.print(f"  [yellow]{summary['array_keys_dropped']} array value(s) (Redis 8.8) could not be "
+                "replayed and were left out[/yellow]")
+    if summary.get("stream_meta_dropped"):
+        c.print(f"  [yellow]{summary['stream_meta_dropped']} stream(s) lost their IDMP state or NACK "
+                "zones (Redis 8.6/8.8 stream metadata)[/yellow]")
+    if summary.get("key_meta_dropped"):
+        c.print(f"  [yellow]{summary['key_meta_dropped']} key(s) lost their key metadata "
+                "(module classes, Redis 8.6+)[/yellow]")
     for e in summary["errors"][:5]:
         c.print(f"  error reply at {e['file']}:{e['offset']}: {e['error']}", markup=False)
     if summary["dbs"]:
