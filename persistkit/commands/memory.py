@@ -39,7 +39,7 @@ def _thresholds(opts: Options):
 def memory_task(path: str, index: int, opts: Options, part: Optional[str], progress=None) -> dict:
     """Read one file: its Summary, and its rows written to ``part`` (row formats). Runs in
     a worker process for ``--jobs`` > 1; never raises for a problem of the file itself."""
-    from persistkit.rdbtools.memory import FileMeta, Summary, iter_rows
+    from persistkit.rdbtools.memory import FileMeta, Summary, iter_batches
 
     meta = FileMeta(path)
     summary = Summary(top=opts.top, prefix_depth=opts.depth, separator=opts.separator)
@@ -47,12 +47,12 @@ def memory_task(path: str, index: int, opts: Options, part: Optional[str], progr
     writer = None
     part_file = None
     try:
-        rows = iter_rows(path, meta, progress=progress, thresholds=_thresholds(opts))
+        batches = iter_batches(path, meta, progress=progress, thresholds=_thresholds(opts))
         if part is not None:
             part_file = open(part, "wb", buffering=1 << 20)
             writer = _row_writer(opts.fmt, part_file, header=False, path=path, meta=meta)
         first = True
-        for batch in _batches(rows):
+        for batch in batches:
             if first:
                 summary.start_file(meta.as_dict())
                 first = False
@@ -80,17 +80,6 @@ def memory_task(path: str, index: int, opts: Options, part: Optional[str], progr
         summary.start_file(meta.as_dict())
     summary.files[-1]["error"] = out["error"]
     return out
-
-
-def _batches(rows, n: int = 2048):
-    batch = []
-    for r in rows:
-        batch.append(r)
-        if len(batch) >= n:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
 
 
 def _row_writer(fmt: str, out, *, header: bool, path: str, meta):

@@ -5,5 +5,5 @@ them, and their summaries (types, dbs, key prefixes, top keys).
 """
 
 from persistkit.rdbtools.memory.estimate import ROW_FIELDS, estimate  # noqa: F401
-from persistkit.rdbtools.memory.scan import FileMeta, iter_rows  # noqa: F401
+from persistkit.rdbtools.memory.scan import FileMeta, iter_batches, iter_rows  # noqa: F401
 from persistkit.rdbtools.memory.summary import Summary  # noqa: F401
