@@ -245,6 +245,10 @@ def loss_run(kind: str, mode: str, plan: LossPlan, work: Path, progress: Progres
     rk = recover(kind, kill_dir, settings, log.acked)
     row["lost_at_kill9"] = rk.lost
     row["recovery_s"] = rk.load_s if rk.load_s is not None else rk.ready_s
+    # runs of different modes acknowledge different numbers of writes in the same time:
+    # per-write figures compare them
+    row["files_bytes_per_write"] = row["files_bytes"] / max(1, log.acked)
+    row["recovery_us_per_write"] = 1e6 * row["recovery_s"] / max(1, log.acked)
     row["recovery"] = _recovery_dict(rk, log, kill_t)
     row["lost_at_power_cut"] = None
     if tracing:

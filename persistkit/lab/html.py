@@ -60,7 +60,9 @@ def render(report: dict) -> str:
             ("server", "server"), ("mode", "mode"), ("acked_writes", "acknowledged writes"),
             ("lost_at_kill9", "lost at kill -9"), ("lost_at_power_cut", "lost at power cut"),
             ("power_cut_window_s", "power cut: seconds of writes lost"), ("recovery_s", "recovery (s)"),
-            ("files_bytes", "files (bytes)"), ("rewrite_s", "rewrite (s)"), ("writes_per_s", "writes/s")]),
+            ("files_bytes", "files (bytes)"), ("files_bytes_per_write", "file bytes per write"),
+            ("recovery_us_per_write", "recovery µs per write"), ("rewrite_s", "rewrite (s)"),
+            ("writes_per_s", "writes/s")]),
         ("Recovery time and file sizes", "recovery.png", None, None),
         ("Write latency during SAVE and BGSAVE", "latency.png", "latency", [
             ("server", "server"), ("during", "during"), ("p50_ms", "p50 (ms)"), ("p99_ms", "p99 (ms)"),

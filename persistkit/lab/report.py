@@ -151,10 +151,11 @@ def verdicts(runs: list[dict], latency: list[dict], settings: dict) -> list[str]
             h, a = _row(runs, s, "hybrid"), _row(runs, s, "aof-always")
             text = (f"lost {h['lost_at_kill9']:,} of {h['acked_writes']:,} acknowledged writes at kill -9 and "
                     f"{_fmt_lost(h['lost_at_power_cut'])} at a power cut, recovered in {_secs(h['recovery_s'])}")
-            if a and h["recovery_s"] is not None and a["recovery_s"] is not None:
-                faster = h["recovery_s"] < a["recovery_s"]
-                text += (f", {'faster' if faster else 'not faster'} than a plain AOF with the same fsync "
-                         f"({_secs(a['recovery_s'])}; files {_mb(h['files_bytes'])} against {_mb(a['files_bytes'])})")
+            if a and h.get("recovery_us_per_write") is not None and a.get("recovery_us_per_write") is not None:
+                hu, au = h["recovery_us_per_write"], a["recovery_us_per_write"]
+                text += (f"; per acknowledged write it loaded in {hu:.1f} µs against {au:.1f} µs for a plain AOF "
+                         f"with the same fsync ({'faster' if hu < au else 'not faster'}) from "
+                         f"{h['files_bytes_per_write']:.0f} against {a['files_bytes_per_write']:.0f} bytes of files")
             return text
         out.append("Hybrid (RDB-preamble AOF with appendfsync always) when nothing may be lost: " + per_server(hybrid)
                    + ". Nothing acknowledged is lost because every write is fsynced before its reply; how much "

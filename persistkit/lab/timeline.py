@@ -128,8 +128,8 @@ def parse_strace(lines: Iterable[str], root: str, cwd: Optional[str] = None) -> 
     """Events below ``root`` (plus every fork), in the order the calls were entered.
     Failed calls are dropped; a call split by another thread (``<unfinished ...>`` /
     ``<... resumed>``) is joined back."""
-    root = os.path.normpath(root)
-    res = _Resolver(cwd or root)
+    root = os.path.realpath(root)       # strace prints fds with their real paths
+    res = _Resolver(os.path.realpath(cwd) if cwd else root)
     pending: dict[int, tuple[float, str]] = {}
     events: list[FsEvent] = []
 
@@ -201,15 +201,12 @@ def _event(name, args, ret, ret_path, res: _Resolver, pid, start, end) -> Option
             dirfd, fname, flags = None, _unquote(args[0]), args[1] if len(args) > 1 else ""
         else:
             dirfd, fname, flags = None, _unquote(args[0]), "O_CREAT|O_TRUNC"
-        path = ret_path or res.resolve(fname, dirfd)
-        if ret_path is None:
-            res.resolve(fname, dirfd)
-        else:
-            res.resolve(fname, dirfd)
+        resolved = res.resolve(fname, dirfd)       # also learns the cwd from AT_FDCWD<...>
+        path = os.path.normpath(ret_path or resolved)
         if "O_CREAT" in flags:
-            return ev(CREATE, path=os.path.normpath(path), size=1 if "O_TRUNC" in flags else 0)
-        if "O_TRUNC" in flags and "O_WRONLY" in flags or "O_TRUNC" in flags and "O_RDWR" in flags:
-            return ev(TRUNCATE, path=os.path.normpath(path), size=0)
+            return ev(CREATE, path=path, size=1 if "O_TRUNC" in flags else 0)
+        if "O_TRUNC" in flags and ("O_WRONLY" in flags or "O_RDWR" in flags):
+            return ev(TRUNCATE, path=path, size=0)
         return None
     if name in ("rename", "renameat", "renameat2"):
         if name == "rename":
@@ -475,7 +472,7 @@ def build_post_cut(events: list[FsEvent], cut: float, src_root: str, dst_root: s
     (a kill keeps every write); each durable file gets the first ``synced`` bytes of
     its inode's final content. ``read(relpath, n)`` overrides how those bytes are read.
     """
-    src_root = os.path.normpath(src_root)
+    src_root = os.path.realpath(src_root)
     model = FsModel(src_root, initial, metadata=metadata)
     model.load(events)
     model.advance(cut)
