@@ -315,11 +315,13 @@ def export_rdb(path, fmt: str, out: BinaryIO, *, db: Optional[int] = None, match
         return _export(RDBReader(data, name=str(path), iterate=True, big_strings=big), fmt, out,
                        _Filter(db, match, type_), progress, None)
     if stream is not None:
-        src = ByteSource(stream, name=str(path), size=input_size(stream), crc=True)
+        src = ByteSource(stream, name=str(path), size=input_size(stream), crc=True,
+                         chunk=exportfast.source_chunk())
         return _export(RDBReader(src, iterate=True, big_strings=big), fmt, out,
                        _Filter(db, match, type_), progress, src.size)
     with open_input(path) as stream:
-        src = ByteSource(stream, name=input_name(stream), size=input_size(stream), crc=True)
+        src = ByteSource(stream, name=input_name(stream), size=input_size(stream), crc=True,
+                         chunk=exportfast.source_chunk())
         return _export(RDBReader(src, iterate=True, big_strings=big), fmt, out,
                        _Filter(db, match, type_), progress, src.size)
 

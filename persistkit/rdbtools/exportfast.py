@@ -29,6 +29,13 @@ from persistkit.rdbtools.strategies import _Lazy
 # small files through the window-refill and defer paths.
 WINDOW_MAX: Optional[int] = None
 MAX_ITEMS: Optional[int] = None
+SOURCE_CHUNK: Optional[int] = None  # the input window's refill size (ByteSource chunk)
+
+
+def source_chunk() -> int:
+    from persistkit.kvencoding.source import DEFAULT_CHUNK
+
+    return DEFAULT_CHUNK if SOURCE_CHUNK is None else SOURCE_CHUNK
 
 
 def compiled():
