@@ -274,3 +274,20 @@ def test_cli_html_report_is_self_contained(tmp_path):
     biggest = doc["prefixes"][0]
     assert f"<title>{biggest['prefix']}:" in text or f"<title>{biggest['prefix']} " in text
     assert text.count("<rect") >= len(doc["prefixes"])
+
+
+def test_cli_stdin_and_compressed_input(tmp_path):
+    import lz4.frame
+
+    dump = _dump("redis-7.0.15")
+    want = subprocess.run(PK + ["memory", str(dump), "--format", "csv"], capture_output=True,
+                          check=True).stdout
+    with open(dump, "rb") as f:
+        got = subprocess.run(PK + ["memory", "-", "--format", "csv"], stdin=f, capture_output=True,
+                             check=True).stdout
+    assert got == want
+    packed = tmp_path / "dump.rdb.lz4"
+    packed.write_bytes(lz4.frame.compress(dump.read_bytes()))
+    got = subprocess.run(PK + ["memory", str(packed), "--format", "csv"], capture_output=True,
+                         check=True).stdout
+    assert got == want
