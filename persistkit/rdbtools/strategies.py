@@ -230,28 +230,8 @@ class ValueStrategy:
             rec.layout = {"string": "raw"}
             return
         n, encoded = read_length_or_encoding(src, "string value")
-        if not encoded and self.big_strings is not None and n > self.big_strings \
-                and src.can_reread():
-            start = src.tell()
-            src.skip(n, "string value")
-            rec.value = BigString(src, start, n)
-            rec.encoding = self._string_encoding(None, n, rec)
-            rec.size_hint = n
-            rec.layout = {"string": "raw"}
-            return
         if not encoded:
-            if (self.decode and not self.lean) or n <= 20:
-                if len(src.buf) - src.pos >= n:
-                    value = src.buf[src.pos:src.pos + n]
-                    src.pos += n
-                else:
-                    value = src.read(n, "string value")
-                rec.encoding = self._string_encoding(value, n, rec)
-                if self.decode:
-                    rec.value = value
-            else:
-                src.skip(n, "string value")
-                rec.encoding = self._string_encoding(None, n, rec)
+            self._raw_string(rec, n)
             rec.size_hint = n
             rec.layout = {"string": "raw"}
         elif n <= ENC_INT32:
@@ -262,22 +242,42 @@ class ValueStrategy:
             if self.decode:
                 rec.value = value
         elif n == ENC_LZF:
-            start = src.tell() - 1
-            if self.decode:
-                value = read_lzf_body(src, start, "string value")
-                rec.value = value
-                rec.size_hint = len(value)
-                rec.encoding = self._string_encoding(value, len(value), rec)
-            else:
-                # The same header rule as the decode (lengths.read_lzf_header).
-                clen, ulen = read_lzf_header(src, "string value")
-                src.skip(clen, "LZF data of string value")
-                rec.size_hint = ulen
-                rec.encoding = self._string_encoding(None, ulen, rec)
+            self._lzf_string(rec, src.tell() - 1)
             rec.layout = {"string": "lzf"}
         else:
             raise self._err("unknown string encoding in string value", src.tell() - 1,
                             expected="INT8, INT16, INT32 or LZF (0-3)", found=f"encoding {n}")
+
+    def _raw_string(self, rec: model.Record, n: int) -> None:
+        """A raw string value of ``n`` bytes (its prefix read): built."""
+        src = self.src
+        if len(src.buf) - src.pos >= n:
+            value = src.buf[src.pos:src.pos + n]
+            src.pos += n
+        else:
+            value = src.read(n, "string value")
+        rec.encoding = self._string_encoding(value, n, rec)
+        rec.value = value
+
+    def _raw_string_unbuilt(self, rec: model.Record, n: int, keep: bool) -> None:
+        # Only a string of at most 20 bytes can be an integer (OBJECT ENCODING "int"):
+        # those are read to tell, longer ones skipped in chunks.
+        if n <= 20:
+            src = self.src
+            value = src.read(n, "string value")
+            rec.encoding = self._string_encoding(value, n, rec)
+            if keep:
+                rec.value = value
+        else:
+            self.src.skip(n, "string value")
+            rec.encoding = self._string_encoding(None, n, rec)
+
+    def _lzf_string(self, rec: model.Record, start: int) -> None:
+        """An LZF string value (its 0xC3 prefix at ``start`` read): decompressed strictly."""
+        value = read_lzf_body(self.src, start, "string value")
+        rec.value = value
+        rec.size_hint = len(value)
+        rec.encoding = self._string_encoding(value, len(value), rec)
 
     def _string_encoding(self, value: Optional[bytes], n: int, rec: model.Record) -> str:
         # tryObjectEncoding: a canonical integer of at most 20 chars becomes "int".
@@ -306,15 +306,7 @@ class ValueStrategy:
     def v_plain_list(self, rec: model.Record) -> None:
         n = self._plain_count(rec, "list")
         rec.encoding = "quicklist"
-        if self.iterate:
-            rec.value = _Lazy(self, self._iter_strings(n, "list element"))
-        elif self.lean:
-            for _ in self._string_batches(n, "list element"):
-                pass
-        elif self.decode:
-            rec.value = read_strings(self.src, n, "list element")
-        else:
-            skip_strings(self.src, n, "list element")
+        rec.value = read_strings(self.src, n, "list element")
 
     def _string_batches(self, n: int, what: str):
         src = self.src
@@ -335,17 +327,10 @@ class ValueStrategy:
     def v_plain_set(self, rec: model.Record) -> None:
         n = self._plain_count(rec, "set")
         rec.encoding = "hashtable"
-        if self.iterate:
-            rec.value = _Lazy(self, self._iter_strings(n, "set member"))
-        elif self.lean:
-            self._lean_unique(rec, n, "set member", lambda: self._string_batches(n, "set member"))
-        elif self.decode:
-            members = read_strings(self.src, n, "set member")
-            if len(set(members)) != n:
-                self._duplicate(members, "set member", rec)
-            rec.value = members
-        else:
-            skip_strings(self.src, n, "set member")
+        members = read_strings(self.src, n, "set member")
+        if len(set(members)) != n:
+            self._duplicate(members, "set member", rec)
+        rec.value = members
 
     def _zset_member_batches(self, n: int, binary: bool):
         while n:
@@ -428,22 +413,10 @@ class ValueStrategy:
         n = self._plain_count(rec, "sorted set")
         rec.encoding = "skiplist"
         binary = rec.rdb_type == op.T_ZSET_2
-        if self.iterate:
-            rec.value = _Lazy(self, self._iter_zset(n, binary))
-        elif self.lean:
-            self._lean_unique(rec, n, "zset member", lambda: self._zset_member_batches(n, binary))
-        elif self.decode:
-            pairs = list(self._iter_zset(n, binary))
-            if len({m for m, _ in pairs}) != n:
-                self._duplicate([m for m, _ in pairs], "zset member", rec)
-            rec.value = pairs
-        else:
-            if binary:
-                skip_strings(self.src, n, "zset member", 8, "zset score")
-            else:
-                for _ in range(n):
-                    skip_string(self.src, "zset member")
-                    self._read_score_text()
+        pairs = list(self._iter_zset(n, binary))
+        if len({m for m, _ in pairs}) != n:
+            self._duplicate([m for m, _ in pairs], "zset member", rec)
+        rec.value = pairs
 
     def _iter_zset(self, n: int, binary: bool):
         if binary:
@@ -483,17 +456,10 @@ class ValueStrategy:
     def v_plain_hash(self, rec: model.Record) -> None:
         n = self._plain_count(rec, "hash")
         rec.encoding = "hashtable"
-        if self.iterate:
-            rec.value = _Lazy(self, self._iter_pairs(n))
-        elif self.lean:
-            self._lean_unique(rec, n, "hash field", lambda: self._field_batches(n))
-        elif self.decode:
-            pairs = list(self._iter_pairs(n))
-            if len({f for f, _ in pairs}) != n:
-                self._duplicate([f for f, _ in pairs], "hash field", rec)
-            rec.value = pairs
-        else:
-            skip_strings(self.src, 2 * n, "hash field or value")
+        pairs = list(self._iter_pairs(n))
+        if len({f for f, _ in pairs}) != n:
+            self._duplicate([f for f, _ in pairs], "hash field", rec)
+        rec.value = pairs
 
     def _iter_pairs(self, n: int):
         src = self.src
@@ -586,6 +552,15 @@ class ValueStrategy:
         self._lzf = compressed
         return blob, base
 
+    def _skim(self, rec: model.Record, kind: str, blob: bytes, base: int, count, per: int) -> bool:
+        """True when the strategy takes a blob value by its header only (SkipValues);
+        the others decode it."""
+        return False
+
+    def _collected(self, items: list):
+        """A decoded collection as ``Record.value`` (StreamValues: an iterator over it)."""
+        return items
+
     def _quick_check(self, kind: str, blob: bytes, base: int) -> None:
         bad = blob_header_problem(kind, blob)
         if bad is not None:
@@ -604,45 +579,33 @@ class ValueStrategy:
     def v_list_ziplist(self, rec: model.Record) -> None:
         blob, base = self._blob(rec, "list ziplist")
         rec.encoding = "quicklist"
-        if not self.decode:
-            self._quick_check("ziplist", blob, base)
-            rec.size_hint = _ziplist_count(blob)
-            if rec.size_hint == 0:
-                raise _Empty()
+        if self._skim(rec, "ziplist", blob, base, _ziplist_count, 1):
             return
         items = self._decode_blob(_blobs.ziplist, blob, base) or []
         if not items:
             raise _Empty()
         rec.size_hint = len(items)
         values = [_itob(x) for x in items]
-        rec.value = _Lazy(self, iter(values)) if self.iterate else values
+        rec.value = self._collected(values)
 
     def v_intset(self, rec: model.Record) -> None:
         blob, base = self._blob(rec, "intset")
         rec.encoding = "intset"
         if len(blob) >= 4:
             rec.layout["intset_width"] = int.from_bytes(blob[:4], "little")
-        if not self.decode:
-            self._quick_check("intset", blob, base)
-            rec.size_hint = int.from_bytes(blob[4:8], "little") if len(blob) >= 8 else None
-            if rec.size_hint == 0:
-                raise _Empty()
+        if self._skim(rec, "intset", blob, base, _intset_count, 1):
             return
         items = self._decode_blob(_blobs.intset, blob, base) or []
         if not items:
             raise _Empty()
         rec.size_hint = len(items)
         values = [_itob(x) for x in items]
-        rec.value = _Lazy(self, iter(values)) if self.iterate else values
+        rec.value = self._collected(values)
 
     def v_set_listpack(self, rec: model.Record) -> None:
         blob, base = self._blob(rec, "set listpack")
         rec.encoding = "listpack"
-        if not self.decode:
-            self._quick_check("listpack", blob, base)
-            rec.size_hint = _listpack_count(blob)
-            if rec.size_hint == 0:
-                raise _Empty()
+        if self._skim(rec, "listpack", blob, base, _listpack_count, 1):
             return
         items = self._decode_blob(_blobs.listpack, blob, base) or []
         if not items:
@@ -651,23 +614,19 @@ class ValueStrategy:
         if len(set(values)) != len(values):
             self._duplicate(values, "set member", rec)
         rec.size_hint = len(values)
-        rec.value = _Lazy(self, iter(values)) if self.iterate else values
+        rec.value = self._collected(values)
 
     def v_zipmap(self, rec: model.Record) -> None:
         blob, base = self._blob(rec, "zipmap")
         rec.encoding = "zipmap"
-        if not self.decode:
-            self._quick_check("zipmap", blob, base)
-            rec.size_hint = blob[0] if blob and blob[0] < 254 else None
-            if rec.size_hint == 0:
-                raise _Empty()
+        if self._skim(rec, "zipmap", blob, base, _zipmap_count, 1):
             return
         items = self._decode_blob(_blobs.zipmap, blob, base) or []
         pairs = self._pairs(items, rec, "zipmap")
         if not pairs:
             raise _Empty()
         rec.size_hint = len(pairs)
-        rec.value = _Lazy(self, iter(pairs)) if self.iterate else pairs
+        rec.value = self._collected(pairs)
 
     def _pairs(self, items, rec, what):
         if len(items) % 2:
@@ -685,31 +644,23 @@ class ValueStrategy:
         what = "hash ziplist" if is_zl else "hash listpack"
         blob, base = self._blob(rec, what)
         rec.encoding = "ziplist" if is_zl else "listpack"
-        if not self.decode:
-            self._quick_check("ziplist" if is_zl else "listpack", blob, base)
-            c = _ziplist_count(blob) if is_zl else _listpack_count(blob)
-            rec.size_hint = c // 2 if c is not None else None
-            if c == 0:
-                raise _Empty()
+        if self._skim(rec, "ziplist" if is_zl else "listpack", blob, base,
+                      _ziplist_count if is_zl else _listpack_count, 2):
             return
         items = self._decode_blob(_blobs.ziplist if is_zl else _blobs.listpack, blob, base) or []
         pairs = self._pairs(items, rec, what)
         if not pairs:
             raise _Empty()
         rec.size_hint = len(pairs)
-        rec.value = _Lazy(self, iter(pairs)) if self.iterate else pairs
+        rec.value = self._collected(pairs)
 
     def v_zset_blob(self, rec: model.Record) -> None:
         is_zl = rec.rdb_type == op.T_ZSET_ZIPLIST
         what = "zset ziplist" if is_zl else "zset listpack"
         blob, base = self._blob(rec, what)
         rec.encoding = "ziplist" if is_zl and self.header.version < 10 else "listpack"
-        if not self.decode:
-            self._quick_check("ziplist" if is_zl else "listpack", blob, base)
-            c = _ziplist_count(blob) if is_zl else _listpack_count(blob)
-            rec.size_hint = c // 2 if c is not None else None
-            if c == 0:
-                raise _Empty()
+        if self._skim(rec, "ziplist" if is_zl else "listpack", blob, base,
+                      _ziplist_count if is_zl else _listpack_count, 2):
             return
         items = self._decode_blob(_blobs.ziplist if is_zl else _blobs.listpack, blob, base) or []
         if len(items) % 2:
@@ -732,7 +683,7 @@ class ValueStrategy:
         if len(set(members)) != len(members):
             self._duplicate(members, "zset member", rec)
         rec.size_hint = len(pairs)
-        rec.value = _Lazy(self, iter(pairs)) if self.iterate else pairs
+        rec.value = self._collected(pairs)
 
     def v_hash_listpack_ex(self, rec: model.Record) -> None:
         # Redis RDB_TYPE_HASH_LISTPACK_EX: int64 minExpire then a listpack of
@@ -744,12 +695,7 @@ class ValueStrategy:
         if ga:
             rec.layout["min_expire"] = min_expire
         rec.encoding = "listpackex"
-        if not self.decode:
-            self._quick_check("listpack", blob, base)
-            c = _listpack_count(blob)
-            rec.size_hint = c // 3 if c is not None else None
-            if c == 0:
-                raise _Empty()
+        if self._skim(rec, "listpack", blob, base, _listpack_count, 3):
             return
         items = self._decode_blob(_blobs.listpack, blob, base) or []
         if len(items) % 3:
@@ -775,7 +721,7 @@ class ValueStrategy:
             self._duplicate(fields, "hash field", rec)
         rec.size_hint = len(pairs)
         rec.field_expires = expires or None
-        rec.value = _Lazy(self, iter(pairs)) if self.iterate else pairs
+        rec.value = self._collected(pairs)
 
     # -- quicklists
     def v_quicklist(self, rec: model.Record) -> None:
@@ -785,25 +731,7 @@ class ValueStrategy:
             raise _Empty()
         nodes: list[dict] = []
         rec.layout = {"nodes": nodes}
-        if self.iterate:
-            rec.value = _Lazy(self, self._iter_quicklist(n_nodes, v2, nodes))
-            rec.encoding = "quicklist" if n_nodes > 1 or self.header.version < 11 else "listpack"
-            return
-        decode = self.decode and not self.lean
-        values: list = []
-        total = 0
-        node = self._quicklist_node
-        for _ in range(n_nodes):
-            got = node(v2, nodes)
-            if decode:
-                values.extend(got)
-            elif self.lean:
-                total += got if got.__class__ is int else len(got)  # validated, not kept
-            else:
-                total += got
-        if decode:
-            total = len(values)
-            rec.value = values
+        total = self._quicklist_nodes(rec, n_nodes, v2, nodes)
         if total == 0:
             raise _Empty()
         rec.size_hint = total
@@ -811,12 +739,22 @@ class ValueStrategy:
         rec.encoding = ("listpack" if self.header.version >= 11 and len(live) == 1
                         and live[0]["container"] == "packed" else "quicklist")
 
+    def _quicklist_nodes(self, rec: model.Record, n_nodes: int, v2: bool, nodes: list) -> int:
+        """Read the nodes; the elements become ``rec.value``. Returns how many."""
+        values: list = []
+        node = self._quicklist_node
+        for _ in range(n_nodes):
+            values.extend(node(v2, nodes))
+        rec.value = values
+        return len(values)
+
     def _iter_quicklist(self, n_nodes: int, v2: bool, nodes: list):
         for _ in range(n_nodes):
             yield from self._quicklist_node(v2, nodes)
 
     def _quicklist_node(self, v2: bool, nodes: list):
-        """One stored node: its elements (decode) or its element count (decode=False)."""
+        """One stored node: its elements (see ``_plain_node`` / ``_packed_node``: the
+        strategies that do not build values return a count instead)."""
         src = self.src
         container = op.QL_PACKED
         if v2:
@@ -827,19 +765,7 @@ class ValueStrategy:
                                 expected="1 (PLAIN) or 2 (PACKED)", found=str(container))
         at = src.tell()
         if container == op.QL_PLAIN:
-            if not self.decode:
-                n = skip_string(src, "plain list node")
-                if n == 0:
-                    raise self._err("empty quicklist node", at, expected="a non-empty node",
-                                    found="0 bytes")
-                nodes.append({"container": "plain", "count": 1, "compressed": False})
-                return 1
-            blob, _, compressed = self._read_blob_any("plain list node")
-            if not blob:
-                raise self._err("empty quicklist node", at, expected="a non-empty node",
-                                found="0 bytes")
-            nodes.append({"container": "plain", "count": 1, "compressed": compressed})
-            return [blob]
+            return self._plain_node(at, nodes)
         blob, base, compressed = self._read_blob("quicklist node")
         self._lzf = compressed
         if not blob:
@@ -847,21 +773,21 @@ class ValueStrategy:
                             found="0 bytes")
         node = {"container": "packed", "count": 0, "compressed": compressed}
         nodes.append(node)
-        if not self.decode:
-            self._quick_check("listpack" if v2 else "ziplist", blob, base)
-            c = _listpack_count(blob) if v2 else _ziplist_count(blob)
-            node["count"] = c or 0
-            return c or 0
-        if self.lean:
-            # values=False: the same deep checks, no elements built
-            c = self._decode_blob(_blobs.listpack_count if v2 else _blobs.ziplist_count,
-                                  blob, base) or 0
-            node["count"] = c
-            return c
+        return self._packed_node(v2, blob, base, node)
+
+    def _plain_node(self, at: int, nodes: list):
+        """A PLAIN node (one big element): its element (a list of one)."""
+        blob, _, compressed = self._read_blob_any("plain list node")
+        if not blob:
+            raise self._err("empty quicklist node", at, expected="a non-empty node",
+                            found="0 bytes")
+        nodes.append({"container": "plain", "count": 1, "compressed": compressed})
+        return [blob]
+
+    def _packed_node(self, v2: bool, blob: bytes, base: int, node: dict):
+        """A PACKED node (a listpack, or a ziplist in type 14): its elements."""
         items = self._decode_blob(_blobs.listpack if v2 else _blobs.ziplist, blob, base) or []
         node["count"] = len(items)
-        if self.lean:
-            return items  # values=False: counted only, no need for canonical bytes
         return [_itob(x) for x in items]
 
     def _read_blob_any(self, what: str):
@@ -1115,6 +1041,15 @@ def _ziplist_count(blob: bytes) -> Optional[int]:
     return None if n == 0xFFFF else n
 
 
+def _intset_count(blob: bytes) -> Optional[int]:
+    return int.from_bytes(blob[4:8], "little") if len(blob) >= 8 else None
+
+
+def _zipmap_count(blob: bytes) -> Optional[int]:
+    # zmlen: the element count while below 254, else "count them" (zipmap.c).
+    return blob[0] if blob and blob[0] < 254 else None
+
+
 def _listpack_count(blob: bytes) -> Optional[int]:
     if len(blob) < 7:
         return None
@@ -1202,22 +1137,187 @@ _blobs = _BlobCodecs
 
 
 class BuildValues(ValueStrategy):
+    """``Record.value`` built; every check of the server's loader (the base entries)."""
+
     name = "build"
 
 
 class StreamValues(ValueStrategy):
+    """As BuildValues, but plain collections and quicklists come as iterators read from
+    the file as they are consumed, decoded blobs as iterators over them, and a long raw
+    string (``big_strings``) as a BigString."""
+
     name = "stream"
     iterate = True
 
+    def _raw_string(self, rec: model.Record, n: int) -> None:
+        src = self.src
+        if self.big_strings is not None and n > self.big_strings and src.can_reread():
+            start = src.tell()
+            src.skip(n, "string value")
+            rec.value = BigString(src, start, n)
+            rec.encoding = self._string_encoding(None, n, rec)
+            return
+        ValueStrategy._raw_string(self, rec, n)
+
+    def _collected(self, items: list):
+        return _Lazy(self, iter(items))
+
+    def v_plain_list(self, rec: model.Record) -> None:
+        n = self._plain_count(rec, "list")
+        rec.encoding = "quicklist"
+        rec.value = _Lazy(self, self._iter_strings(n, "list element"))
+
+    def v_plain_set(self, rec: model.Record) -> None:
+        n = self._plain_count(rec, "set")
+        rec.encoding = "hashtable"
+        rec.value = _Lazy(self, self._iter_strings(n, "set member"))
+
+    def v_plain_zset(self, rec: model.Record) -> None:
+        n = self._plain_count(rec, "sorted set")
+        rec.encoding = "skiplist"
+        rec.value = _Lazy(self, self._iter_zset(n, rec.rdb_type == op.T_ZSET_2))
+
+    def v_plain_hash(self, rec: model.Record) -> None:
+        n = self._plain_count(rec, "hash")
+        rec.encoding = "hashtable"
+        rec.value = _Lazy(self, self._iter_pairs(n))
+
+    def v_quicklist(self, rec: model.Record) -> None:
+        v2 = rec.rdb_type == op.T_LIST_QUICKLIST_2
+        n_nodes = read_length(self.src, "quicklist node count")
+        if n_nodes == 0:
+            raise _Empty()
+        nodes: list[dict] = []
+        rec.layout = {"nodes": nodes}
+        rec.value = _Lazy(self, self._iter_quicklist(n_nodes, v2, nodes))
+        rec.encoding = "quicklist" if n_nodes > 1 or self.header.version < 11 else "listpack"
+
 
 class ValidateValues(ValueStrategy):
+    """What BuildValues checks, without building the values of strings and collections:
+    plain collections are walked in batches and their repeats found by hash, in bounded
+    memory (``_lean_unique``); quicklist nodes are validated and counted."""
+
     name = "validate"
     lean = True
 
+    def _raw_string(self, rec: model.Record, n: int) -> None:
+        self._raw_string_unbuilt(rec, n, True)
+
+    def v_plain_list(self, rec: model.Record) -> None:
+        n = self._plain_count(rec, "list")
+        rec.encoding = "quicklist"
+        for _ in self._string_batches(n, "list element"):
+            pass
+
+    def v_plain_set(self, rec: model.Record) -> None:
+        n = self._plain_count(rec, "set")
+        rec.encoding = "hashtable"
+        self._lean_unique(rec, n, "set member", lambda: self._string_batches(n, "set member"))
+
+    def v_plain_zset(self, rec: model.Record) -> None:
+        n = self._plain_count(rec, "sorted set")
+        rec.encoding = "skiplist"
+        binary = rec.rdb_type == op.T_ZSET_2
+        self._lean_unique(rec, n, "zset member", lambda: self._zset_member_batches(n, binary))
+
+    def v_plain_hash(self, rec: model.Record) -> None:
+        n = self._plain_count(rec, "hash")
+        rec.encoding = "hashtable"
+        self._lean_unique(rec, n, "hash field", lambda: self._field_batches(n))
+
+    def _quicklist_nodes(self, rec: model.Record, n_nodes: int, v2: bool, nodes: list) -> int:
+        total = 0
+        node = self._quicklist_node
+        for _ in range(n_nodes):
+            got = node(v2, nodes)
+            total += got if got.__class__ is int else len(got)  # validated, not kept
+        return total
+
+    def _packed_node(self, v2: bool, blob: bytes, base: int, node: dict):
+        # The same deep checks, no elements built.
+        c = self._decode_blob(_blobs.listpack_count if v2 else _blobs.ziplist_count,
+                              blob, base) or 0
+        node["count"] = c
+        return c
+
 
 class SkipValues(ValueStrategy):
+    """Framing and sizes only (``verify --quick``, ``inspect``): strings skipped, plain
+    collections skipped element by element (every length checked against the input),
+    blobs taken by their header (element count, cheap header checks). What the framing
+    rules reject is rejected here exactly as by the other strategies (one codec:
+    ``kvencoding.lengths``); only the inner blobs are not deeply validated."""
+
     name = "skip"
     decode = False
+
+    def _raw_string(self, rec: model.Record, n: int) -> None:
+        self._raw_string_unbuilt(rec, n, False)
+
+    def _lzf_string(self, rec: model.Record, start: int) -> None:
+        # The same header rule as the decode (lengths.read_lzf_header); the data is
+        # skipped, not decompressed.
+        src = self.src
+        clen, ulen = read_lzf_header(src, "string value")
+        src.skip(clen, "LZF data of string value")
+        rec.size_hint = ulen
+        rec.encoding = self._string_encoding(None, ulen, rec)
+
+    def v_plain_list(self, rec: model.Record) -> None:
+        n = self._plain_count(rec, "list")
+        rec.encoding = "quicklist"
+        skip_strings(self.src, n, "list element")
+
+    def v_plain_set(self, rec: model.Record) -> None:
+        n = self._plain_count(rec, "set")
+        rec.encoding = "hashtable"
+        skip_strings(self.src, n, "set member")
+
+    def v_plain_zset(self, rec: model.Record) -> None:
+        n = self._plain_count(rec, "sorted set")
+        rec.encoding = "skiplist"
+        if rec.rdb_type == op.T_ZSET_2:
+            skip_strings(self.src, n, "zset member", 8, "zset score")
+        else:
+            for _ in range(n):
+                skip_string(self.src, "zset member")
+                self._read_score_text()
+
+    def v_plain_hash(self, rec: model.Record) -> None:
+        n = self._plain_count(rec, "hash")
+        rec.encoding = "hashtable"
+        skip_strings(self.src, 2 * n, "hash field or value")
+
+    def _skim(self, rec: model.Record, kind: str, blob: bytes, base: int, count, per: int) -> bool:
+        self._quick_check(kind, blob, base)
+        c = count(blob)
+        rec.size_hint = c // per if c is not None else None
+        if c == 0:
+            raise _Empty()
+        return True
+
+    def _quicklist_nodes(self, rec: model.Record, n_nodes: int, v2: bool, nodes: list) -> int:
+        total = 0
+        node = self._quicklist_node
+        for _ in range(n_nodes):
+            total += node(v2, nodes)
+        return total
+
+    def _plain_node(self, at: int, nodes: list):
+        n = skip_string(self.src, "plain list node")
+        if n == 0:
+            raise self._err("empty quicklist node", at, expected="a non-empty node",
+                            found="0 bytes")
+        nodes.append({"container": "plain", "count": 1, "compressed": False})
+        return 1
+
+    def _packed_node(self, v2: bool, blob: bytes, base: int, node: dict):
+        self._quick_check("listpack" if v2 else "ziplist", blob, base)
+        c = (_listpack_count(blob) if v2 else _ziplist_count(blob)) or 0
+        node["count"] = c
+        return c
 
 
 STRATEGIES = {c.name: c for c in (BuildValues, StreamValues, ValidateValues, SkipValues)}
