@@ -118,3 +118,19 @@ def test_many_mutations_agree():
             continue
         for m in _mutations(data, rnd, 40):
             _same(m)
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json", "html"])
+def test_cli_reports_byte_identical_on_both_paths(fmt):
+    import subprocess
+    import sys
+
+    files = [str(p) for p in sorted(Path(REAL).glob("*/dump.rdb"))]
+    cmd = [sys.executable, "-m", "persistkit", "memory", *files, "--format", fmt, "--top", "25"]
+    env = dict(os.environ)
+    env.pop("PERSISTKIT_PUREPYTHON", None)
+    compiled = subprocess.run(cmd, capture_output=True, env=env)
+    env["PERSISTKIT_PUREPYTHON"] = "1"
+    pure = subprocess.run(cmd, capture_output=True, env=env)
+    assert compiled.returncode == pure.returncode == 0
+    assert compiled.stdout == pure.stdout and len(compiled.stdout) > 1000

@@ -78,6 +78,7 @@ def memory_task(path: str, index: int, opts: Options, part: Optional[str], progr
             part_file.close()
     if not summary.files:
         summary.start_file(meta.as_dict())
+    summary.files[-1].update(meta.as_dict())   # what the end of the file told (checksum)
     summary.files[-1]["error"] = out["error"]
     return out
 
