@@ -208,6 +208,8 @@ def write_key_json(out: BinaryIO, rec: model.Record, kind: bool = True) -> None:
         head = _dumps(_key_head(rec, kind))
         out.write(head[:-1] + b',"value":')
         _write_big_bstr(out, rec.value)
+        if rec.key_meta:
+            out.write(b',"key_meta":' + _dumps(key_meta_json(rec.key_meta)))
         out.write(b"}")
         return
     if rec.type not in COLLECTIONS:
@@ -232,6 +234,8 @@ def write_key_json(out: BinaryIO, rec: model.Record, kind: bool = True) -> None:
     out.write(b"]")
     if rec.field_expires:
         out.write(b',"field_expire_at_ms":' + _dumps([[bstr_json(f), ms] for f, ms in rec.field_expires.items()]))
+    if rec.key_meta:
+        out.write(b',"key_meta":' + _dumps(key_meta_json(rec.key_meta)))
     out.write(b"}")
 
 
