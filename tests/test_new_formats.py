@@ -515,3 +515,51 @@ def test_replay_and_merge_count_what_the_engine_cannot_hold(tmp_path):
     assert records(merged.read_bytes())
     r = CliRunner().invoke(main, ["diff", str(src), str(src)])
     assert r.exit_code == 0 and "Traceback" not in r.output
+
+
+# ---------------------------------------------------------------------------
+# the commands
+
+
+def test_cli_verify_inspect_export_payload(tmp_path):
+    from click.testing import CliRunner
+
+    from persistkit import accel
+    from persistkit.cli import main
+
+    run = CliRunner().invoke
+    for folder in FOLDERS:
+        rdb = str(folder / "dump.rdb")
+        r = run(main, ["verify", "--json", rdb])
+        assert r.exit_code == 0, r.output
+        assert json.loads(r.output)["reports"][0]["ok"]
+        r = run(main, ["inspect", "--json", rdb])
+        doc = json.loads(r.output)
+        want = expected_keys(folder).values()
+        assert doc["version"] == int(folder.name[-2:]) and doc["keys"] == len(want)
+        assert doc["key_meta"]["keys"] == sum(1 for k in want if "key_meta" in k)
+        with accel.forced_pure():
+            pure = json.loads(run(main, ["inspect", "--json", rdb]).output)
+        pure["ttl"]["reference_ms"] = doc["ttl"]["reference_ms"]   # "now" of each run
+        assert pure == doc
+        r = run(main, ["export", rdb, "--format", "jsonl"])
+        lines = [json.loads(x) for x in r.output.splitlines()]
+        keys = {(x["db"], _b(x["key"])): x for x in lines if x["kind"] == "key"}
+        assert set(keys) == set(expected_keys(folder))
+        # every exported line encodes back to the server's own DUMP payload
+        for d in expected(folder)["dumps"]:
+            line = json.dumps(keys[(d["db"], _b(d["key"]))])
+            r = run(main, ["payload", "encode", "--from", "-", "--rdb-version", folder.name[-2:],
+                           "--encodings", "keep", "--json"], input=line)
+            assert r.exit_code == 0, r.output
+            assert bytes.fromhex(json.loads(r.output)["payload_hex"]) == (folder / d["file"]).read_bytes()
+        r = run(main, ["payload", "decode", "--json", str(folder / expected(folder)["dumps"][0]["file"])])
+        assert r.exit_code == 0 and json.loads(r.output)["rdb_version"] == int(folder.name[-2:])
+    r = run(main, ["convert", str(FOLDERS[1] / "dump.rdb"), "-o", str(tmp_path / "o.rdb"),
+                   "--target", "redis-8.6", "--json"])
+    assert r.exit_code == 1 and not (tmp_path / "o.rdb").exists()
+    assert {x["kind"] for x in json.loads(r.output)["losses"]} == {"key", "stream-nack"}
+    bad = tmp_path / "t29.rdb"
+    bad.write_bytes(_lone_key(15, 29, encode_string(b"v")))
+    r = run(main, ["verify", "--json", str(bad)])
+    assert r.exit_code == 1 and "could not be confirmed" in r.output

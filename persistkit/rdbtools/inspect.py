@@ -15,6 +15,7 @@ The result is a plain dict (the ``--json`` document)::
      "functions": [{"library": name|null, "engine": "LUA"|null, "bytes"}],
      "modules": [{"module", "encver", "keys", "bytes"}], "module_aux": [{"module", "encver", "when"}],
      "slot_info": N, "opaque": [{"name", "offset", "bytes"}],
+     "key_meta": {"keys": N, "classes": {"KMT1 v1": N}},          # RDB 13+ key metadata
      "empty_keys": N,
      "checksum": "ok"|"mismatch"|"disabled"|"absent (RDB version < 5)"|null,
      "memory_estimate": bytes}
@@ -73,7 +74,8 @@ def _inspect(src: ByteSource, path: str, top: int, now_ms: Optional[int], progre
            "ttl": {"none": 0, "expired": 0, "lt_1h": 0, "lt_1d": 0, "lt_30d": 0, "later": 0,
                    "reference_ms": now},
            "biggest": [], "functions": [], "modules": [], "module_aux": [], "slot_info": 0,
-           "opaque": [], "empty_keys": 0, "checksum": None, "memory_estimate": 0}
+           "opaque": [], "key_meta": {"keys": 0, "classes": {}}, "empty_keys": 0,
+           "checksum": None, "memory_estimate": 0}
     dbs = out["dbs"]
     types = out["types"]
     encs = out["encodings"]
@@ -122,6 +124,12 @@ def _inspect(src: ByteSource, path: str, top: int, now_ms: Optional[int], progre
                 else:
                     ttl["later"] += 1
             state["mem"] += KEY_OVERHEAD + len(item.key) + n + (elements or 0) * ELEMENT_OVERHEAD.get(item.encoding, 0)
+            if item.key_meta:
+                km = out["key_meta"]
+                km["keys"] += 1
+                for m in item.key_meta:
+                    label = f"{m.name} v{m.version}"
+                    km["classes"][label] = km["classes"].get(label, 0) + 1
             if item.type == model.MODULE and item.layout:
                 mid = item.layout.get("module_id", 0)
                 name = item.layout.get("module")

@@ -76,6 +76,10 @@ def render_inspect(data: dict, console: Console) -> None:
         console.print(f"opcode {o['name']} at offset {o['offset']} ({o['bytes']} bytes)", emoji=False)
     if data.get("empty_keys"):
         console.print(f"[yellow]empty collections (skipped by servers): {data['empty_keys']}[/yellow]", emoji=False)
+    km = data.get("key_meta") or {}
+    if km.get("keys"):
+        classes = ", ".join(f"{c} ({n})" for c, n in km["classes"].items())
+        console.print(f"key metadata: {km['keys']} key(s); classes: {classes}", markup=False)
     console.print(f"keys: {data['keys']}  with expiry: {data['expires']}  "
                   f"memory estimate: {_size(data['memory_estimate'])}")
 
