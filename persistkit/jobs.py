@@ -14,14 +14,15 @@ the same code produces the same output either way.
 
 Workers are forked (POSIX): they start at once, with the modules already imported and no
 need for the caller's main module to be importable; the memory a worker holds is its own
-file's (the per-command limit applies per worker). The pool is started before the
-caller's progress bar draws anything, so no thread of it is copied half-way. One progress
+file's (the per-command limit applies per worker). The workers are started before the
+progress bar (``bar=``) is, so no thread of the parent is copied half-way. One progress
 bar covers all inputs: workers send their offsets over a queue, the parent adds them up
 against the total of the input sizes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import queue as queue_mod
@@ -72,52 +73,57 @@ def _call(fn, index: int, args: tuple):
 
 def run_tasks(fn: Callable[..., Any], tasks: Sequence[tuple], *, jobs: int = 1,
               sizes: Optional[Sequence[Optional[int]]] = None,
-              progress: Progress = None) -> Iterator[Any]:
+              progress: Progress = None, bar=None) -> Iterator[Any]:
     """Yield ``fn(*task, progress)`` for every task, in order (see the module docstring).
 
     ``progress(done, total)`` is the one bar for all tasks: ``total`` is the sum of
-    ``sizes`` (None when a size is unknown)."""
+    ``sizes`` (None when a size is unknown). ``bar``, instead, is a factory of a context
+    manager that yields such a callback (or None), entered once the workers are running."""
     n = len(tasks)
     sizes = list(sizes) if sizes is not None else [None] * n
     known = all(s is not None for s in sizes)
     total = sum(s for s in sizes if s) if known else None
     done = [0] * n
-
-    def report(i: int, offset: int) -> None:
-        if progress is None:
-            return
-        done[i] = offset if sizes[i] is None else min(offset, sizes[i])
-        progress(sum(done), total)
-
-    if jobs <= 1 or n <= 1:
-        for i, args in enumerate(tasks):
-            yield fn(*args, (lambda d, t, i=i: report(i, d)) if progress is not None else None)
-            if sizes[i] is not None:
-                report(i, sizes[i])
-        return
-
-    ctx = multiprocessing.get_context("fork")
-    q = ctx.Queue() if progress is not None else None
-    pool = ProcessPoolExecutor(max_workers=min(jobs, n), mp_context=ctx,
-                               initializer=_init_worker, initargs=(q,))
-    try:
+    pool = q = futures = None
+    if jobs > 1 and n > 1:
+        ctx = multiprocessing.get_context("fork")
+        q = ctx.Queue() if (progress is not None or bar is not None) else None
+        pool = ProcessPoolExecutor(max_workers=min(jobs, n), mp_context=ctx,
+                                   initializer=_init_worker, initargs=(q,))
+        # With fork, the first submit starts every worker: before any progress thread.
         futures = [pool.submit(_call, fn, i, tuple(args)) for i, args in enumerate(tasks)]
-        for i, fut in enumerate(futures):
-            while not fut.done():
-                if q is not None:
-                    try:
-                        idx, offset = q.get(timeout=0.2)
-                        report(idx, offset)
-                    except queue_mod.Empty:
-                        pass
-                else:
-                    wait([fut], timeout=None, return_when=FIRST_COMPLETED)
-            result = fut.result()
-            if sizes[i] is not None:
-                report(i, sizes[i])
-            yield result
+    try:
+        with (bar() if bar is not None else contextlib.nullcontext(progress)) as cb:
+
+            def report(i: int, offset: int) -> None:
+                if cb is None:
+                    return
+                done[i] = offset if sizes[i] is None else min(offset, sizes[i])
+                cb(sum(done), total)
+
+            if pool is None:
+                for i, args in enumerate(tasks):
+                    yield fn(*args, (lambda d, t, i=i: report(i, d)) if cb is not None else None)
+                    if sizes[i] is not None:
+                        report(i, sizes[i])
+                return
+            for i, fut in enumerate(futures):
+                while not fut.done():
+                    if q is not None:
+                        try:
+                            idx, offset = q.get(timeout=0.2)
+                            report(idx, offset)
+                        except queue_mod.Empty:
+                            pass
+                    else:
+                        wait([fut], timeout=None, return_when=FIRST_COMPLETED)
+                result = fut.result()
+                if sizes[i] is not None:
+                    report(i, sizes[i])
+                yield result
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
         if q is not None:
             q.close()
             q.join_thread()

@@ -41,14 +41,14 @@ def verify_task(path: str, quick: bool, progress=None) -> dict:
         return {"error": (path, exc.strerror or str(exc))}
 
 
-def verify_all(paths, quick: bool, jobs: int, progress=None):
+def verify_all(paths, quick: bool, jobs: int, bar=None):
     """(reports, errors) in input order, as the sequential loop makes them."""
     from persistkit.jobs import input_sizes, run_tasks
 
     reports = []
     errors = []
     for res in run_tasks(verify_task, [(p, quick) for p in paths], jobs=jobs,
-                         sizes=input_sizes(paths), progress=progress):
+                         sizes=input_sizes(paths), bar=bar):
         if "report" in res:
             reports.append(res["report"])
         else:
@@ -76,13 +76,13 @@ def inspect_task(path: str, kind: str, top: int, now: Optional[str], progress=No
         return {"kind": "error", "failure": _failure(path, exc)}
 
 
-def inspect_all(items, top: int, now: Optional[str], jobs: int, progress=None):
+def inspect_all(items, top: int, now: Optional[str], jobs: int, bar=None):
     """Per input, in order: {"kind": "rdb"|"aof", "data"} or {"kind": "error", "failure"}."""
     from persistkit.jobs import input_sizes, run_tasks
 
     paths = [p for p, _ in items]
     return list(run_tasks(inspect_task, [(p, k, top, now) for p, k in items], jobs=jobs,
-                          sizes=input_sizes(paths), progress=progress))
+                          sizes=input_sizes(paths), bar=bar))
 
 
 # ---------------------------------------------------------------- export
@@ -109,7 +109,7 @@ def export_task(path: str, kind: str, fmt: str, part: str, filters: dict, index:
         return {"code": "failed", "failure": _failure(path, exc)}
 
 
-def export_all(items, fmt: str, filters: dict, jobs: int, output: Optional[str], progress=None,
+def export_all(items, fmt: str, filters: dict, jobs: int, output: Optional[str], bar=None,
                dataset: bool = False) -> tuple[int, list[str]]:
     """Export several inputs; the outputs are joined in input order (a CSV keeps only the
     first header). Parquet: one file with every row (``output`` a file), or a dataset
@@ -125,8 +125,7 @@ def export_all(items, fmt: str, filters: dict, jobs: int, output: Optional[str],
     try:
         tasks = [(p, k, fmt, os.path.join(tmpdir, f"part-{i:05d}"), filters, i)
                  for i, (p, k) in enumerate(items)]
-        results = run_tasks(export_task, tasks, jobs=jobs, sizes=input_sizes(paths),
-                            progress=progress)
+        results = run_tasks(export_task, tasks, jobs=jobs, sizes=input_sizes(paths), bar=bar)
         done = []
 
         def each():

@@ -127,7 +127,7 @@ def _parse_thresholds(items) -> dict:
     return out
 
 
-def run_memory(paths, opts: Options, jobs: int, output: Optional[str], progress=None) -> tuple[dict, int, list]:
+def run_memory(paths, opts: Options, jobs: int, output: Optional[str], bar=None) -> tuple[dict, int, list]:
     """Run the tasks; write row outputs to ``output`` (or stdout). Returns the merged
     summary document, the worst exit code and the error lines."""
     from persistkit.jobs import input_sizes, run_tasks
@@ -142,7 +142,7 @@ def run_memory(paths, opts: Options, jobs: int, output: Optional[str], progress=
     try:
         tasks = [(p, i, opts, os.path.join(tmpdir, f"part-{i:05d}") if rows_out else None)
                  for i, p in enumerate(paths)]
-        results = run_tasks(memory_task, tasks, jobs=jobs, sizes=input_sizes(paths), progress=progress)
+        results = run_tasks(memory_task, tasks, jobs=jobs, sizes=input_sizes(paths), bar=bar)
 
         def consume(sink=None):
             nonlocal worst
@@ -248,8 +248,8 @@ def register(main) -> None:
             for p in paths:
                 if p != "-" and os.path.exists(output) and os.path.samefile(p, output):
                     raise UsageProblem("the output must not be an input file")
-        with progress_bar("memory") as progress:
-            doc, worst, errors = run_memory(list(paths), opts, jobs, output, progress)
+        doc, worst, errors = run_memory(list(paths), opts, jobs, output,
+                                        bar=lambda: progress_bar("memory"))
         doc["thresholds"] = _thresholds(opts).as_dict()
         if fmt == "json":
             _emit_doc(doc, output)
