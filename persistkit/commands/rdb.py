@@ -119,8 +119,7 @@ def register(main) -> None:
             if kind == "unknown":
                 raise _not_rdb(p)
             items.append((p, kind))
-        with progress_bar("inspect") as progress:
-            results = inspect_all(items, top, now, jobs, progress)
+        results = inspect_all(items, top, now, jobs, bar=lambda: progress_bar("inspect"))
         worst = EXIT_OK
         if as_json:
             emit_json({"files": [r["data"] if r["kind"] != "error" else
@@ -167,8 +166,7 @@ def register(main) -> None:
         if jobs > 1 and len(paths) > 1 and "-" not in paths:
             from persistkit.commands.fleet import verify_all
 
-            with progress_bar("verify") as progress:
-                reports, errors = verify_all(paths, quick, jobs, progress)
+            reports, errors = verify_all(paths, quick, jobs, bar=lambda: progress_bar("verify"))
             paths = ()
         for path in paths:
             try:
@@ -270,8 +268,8 @@ def register(main) -> None:
             if output is not None and not dataset and os.path.exists(output) and same_file(p, output):
                 raise UsageProblem("the output must not be an input file")
             items.append((p, kind))
-        with progress_bar("export") as progress:
-            worst, errors = export_all(items, fmt, filters, jobs, output, progress, dataset=dataset)
+        worst, errors = export_all(items, fmt, filters, jobs, output,
+                                   bar=lambda: progress_bar("export"), dataset=dataset)
         for e in errors:
             click.echo(f"persistkit: {e}", err=True)
         return worst
