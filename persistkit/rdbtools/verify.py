@@ -113,6 +113,8 @@ def _verify_source(src: ByteSource, report: VerifyReport, quick: bool, progress:
     except FormatError as exc:
         if isinstance(exc, TruncatedError):
             code = "truncated"
+        elif isinstance(exc, UnsupportedVersionError):
+            code = "unsupported-type"    # a newer server's type/opcode refused by name
         elif exc.message.startswith("unknown value type or opcode"):
             code = "unknown-type"
         else:
@@ -127,6 +129,13 @@ def _verify_source(src: ByteSource, report: VerifyReport, quick: bool, progress:
             _confirm_keys(confirm, reopen, reader.dropped, last_key_offset, report, name)
     for exc in reader.problems:
         report.problems.append(_problem(exc, "bad-value", name))
+    for cname, (n, rec) in tally.strict_meta.items():
+        # keymeta.c rdbLoadKeyMetadata: a class the loading server does not have is
+        # skipped only with ALLOW_IGNORE; otherwise the whole load fails.
+        report.warning("key-meta-required", f"key metadata class {cname} on {n} key(s) has no "
+                       "ALLOW_IGNORE flag: a server without that module class refuses to load this file",
+                       file=name, offset=rec.offset, key=rec.key,
+                       expected="the module class registered before loading", found=cname)
     for rec in reader.empty_keys:
         stats["empty_keys"] += 1
         report.warning("empty-key", "empty collection (the server skips it when loading)",
@@ -147,7 +156,8 @@ def _verify_source(src: ByteSource, report: VerifyReport, quick: bool, progress:
                          offset=eof.offset + 1, expected=f"{eof.computed:016x}",
                          found=f"{eof.checksum:016x}")
         _check_tail(src, report, name)
-    elif not any(p.code in ("truncated", "format-error", "unknown-type") for p in report.problems):
+    elif not any(p.code in ("truncated", "format-error", "unknown-type", "unsupported-type")
+                 for p in report.problems):
         report.error("no-eof", "EOF opcode missing", file=name, offset=src.tell())
     if progress is not None:
         progress(src.tell(), src.size)
@@ -173,6 +183,7 @@ class _Tally:
         self.progress = progress
         self.last_tick = 0
         self.reader_db = 0
+        self.strict_meta: dict = {}   # "NAME vN" -> (keys, first record) without ALLOW_IGNORE
 
     def item(self, item) -> None:
         cls = item.__class__
@@ -185,6 +196,12 @@ class _Tally:
                 stats["expires"] += 1
                 d["expires"] += 1
             self.last_key_offset = item.offset
+            if item.key_meta:
+                for m in item.key_meta:
+                    if not m.allow_ignore:
+                        label = f"{m.name} v{m.version}"
+                        n, first = self.strict_meta.get(label, (0, item))
+                        self.strict_meta[label] = (n + 1, first)
             h = mix_db(hash(item.key), item.db)
             if self.keys is not None:
                 self.keys.add(h)
