@@ -339,3 +339,24 @@ def test_load_time_is_the_servers_total_not_its_first_part():
     assert srv.load_seconds() == 0.764
     srv.log = ["Ready to accept connections"]
     assert srv.load_seconds() is None
+
+
+def test_snapshot_watch_waits_out_a_snapshot_of_the_preload():
+    from persistkit.lab.experiments import _SnapshotWatch
+
+    def p(running, lastsave, status="ok"):
+        return {"rdb_bgsave_in_progress": "1" if running else "0", "rdb_last_save_time": str(lastsave),
+                "rdb_last_bgsave_status": status}
+
+    w = _SnapshotWatch(p(True, 100))            # forked during the preload
+    assert not w.finished(p(False, 101))        # ... it ends: not the one we want
+    assert not w.finished(p(True, 101))         # a new one starts
+    assert w.finished(p(False, 103))            # and ends
+    w = _SnapshotWatch(p(False, 100))
+    assert not w.finished(p(False, 100))
+    assert w.finished(p(False, 102))            # started and ended between two polls
+    w = _SnapshotWatch(p(False, 100))
+    assert not w.finished(p(True, 100))
+    assert not w.finished(p(False, 100, "err"))  # a failed one does not count
+    assert not w.finished(p(True, 100))
+    assert w.finished(p(False, 105))

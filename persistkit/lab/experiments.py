@@ -161,13 +161,42 @@ def _rewrite_done(c: RespClient) -> bool:
     return p.get("aof_rewrite_in_progress") == "0" and p.get("aof_rewrite_scheduled") == "0"
 
 
+class _SnapshotWatch:
+    """Sees a snapshot that started after it was created finish, from INFO persistence
+    polls. (``rdb_saves`` cannot say it: Redis counts a save when it starts, the engine
+    when it ends.) A snapshot already running at the start was forked during the preload
+    and is waited out first."""
+
+    def __init__(self, p: dict) -> None:
+        self.state = "old" if p.get("rdb_bgsave_in_progress") == "1" else "new"
+        self.lastsave = p.get("rdb_last_save_time")
+
+    def finished(self, p: dict) -> bool:
+        running = p.get("rdb_bgsave_in_progress") == "1"
+        if self.state == "old":
+            if not running:
+                self.state, self.lastsave = "new", p.get("rdb_last_save_time")
+        elif self.state == "new":
+            if running:
+                self.state = "running"
+            elif p.get("rdb_last_save_time") != self.lastsave:
+                return True       # started and finished between two polls
+        elif not running:
+            return p.get("rdb_last_bgsave_status", "ok") == "ok" or self._again()
+        return False
+
+    def _again(self) -> bool:
+        self.state = "new"        # a failed snapshot: wait for the next one
+        return False
+
+
 def _timed_phase(c: RespClient, wl: Workload, log: AckLog, seq: int, plan: LossPlan, aof: bool) -> tuple[int, Optional[float]]:
     """Write until ``tail_s`` after a persistence event: with an AOF, the end of a
-    BGREWRITEAOF the lab starts after ``rewrite_after_s``; without, the end of the first
-    snapshot the save point starts (the phase lasting at least ``phase_s``). Returns the
+    BGREWRITEAOF the lab starts after ``rewrite_after_s``; without, the end of a snapshot
+    the save point starts during the phase (which lasts at least ``phase_s``). Returns the
     next seq and the rewrite time (BGREWRITEAOF sent -> finished, under the write load)."""
     start = time.monotonic()
-    saves_before = None if aof else int(_persistence(c).get("rdb_saves", 0))
+    watch = None if aof else _SnapshotWatch(_persistence(c))
     end_at = None
     rewrite_started = rewrite_s = None
     last_check = start
@@ -182,7 +211,7 @@ def _timed_phase(c: RespClient, wl: Workload, log: AckLog, seq: int, plan: LossP
             if aof and _rewrite_done(c):
                 rewrite_s = now - rewrite_started
                 end_at = now + plan.tail_s
-            elif not aof and int(_persistence(c).get("rdb_saves", 0)) > saves_before:
+            elif not aof and watch.finished(_persistence(c)):
                 end_at = max(now + plan.tail_s, start + plan.phase_s)
             elif now - start > plan.timeout:
                 raise TimeoutError("no rewrite or snapshot finished while writing")
