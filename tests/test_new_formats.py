@@ -532,7 +532,11 @@ def test_cli_verify_inspect_export_payload(tmp_path):
         rdb = str(folder / "dump.rdb")
         r = run(main, ["verify", "--json", rdb])
         assert r.exit_code == 0, r.output
-        assert json.loads(r.output)["reports"][0]["ok"]
+        rep = json.loads(r.output)["reports"][0]
+        assert rep["ok"]
+        # KMT2 has no ALLOW_IGNORE flag: a server without that class refuses the file
+        warn = [p for p in rep["problems"] if p["code"] == "key-meta-required"]
+        assert [p["found"] for p in warn] == ["KMT2 v3"] and warn[0]["severity"] == "warning"
         r = run(main, ["inspect", "--json", rdb])
         doc = json.loads(r.output)
         want = expected_keys(folder).values()
@@ -563,3 +567,4 @@ def test_cli_verify_inspect_export_payload(tmp_path):
     bad.write_bytes(_lone_key(15, 29, encode_string(b"v")))
     r = run(main, ["verify", "--json", str(bad)])
     assert r.exit_code == 1 and "could not be confirmed" in r.output
+    assert [p["code"] for p in json.loads(r.output)["reports"][0]["problems"]] == ["unsupported-type"]
