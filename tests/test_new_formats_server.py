@@ -17,7 +17,6 @@ import importlib.util
 import io
 import json
 import os
-import shutil
 from pathlib import Path
 
 import pytest
