@@ -142,13 +142,16 @@ class LossPlan:
     BGREWRITEAOF while writing on, and keep writing ``tail_s`` after it finished, so that
     the crash finds a fresh base plus a tail of increments (what recovery loads). The rdb
     mode writes until the save point has produced a snapshot, then ``tail_s`` more (and
-    at least ``phase_s`` in all): the crash then finds a snapshot and the writes after it."""
+    at least ``phase_s`` in all): the crash then finds a snapshot and the writes after it.
+    With ``crash_during_rewrite`` the AOF modes then start a second rewrite and crash
+    while it runs."""
 
     preload_writes: int = 20_000
     phase_s: float = 3.0
     rewrite_after_s: float = 0.7
     tail_s: float = 1.5
     phase_writes: Optional[int] = None   # a fixed count instead of durations (tests)
+    crash_during_rewrite: bool = True     # AOF modes: crash while a second rewrite runs
     depth: int = 16
     save_seconds: int = 1
     seed: int = 11
@@ -219,6 +222,20 @@ def _timed_phase(c: RespClient, wl: Workload, log: AckLog, seq: int, plan: LossP
             return seq, rewrite_s
 
 
+def _crash_into_rewrite(c: RespClient, wl: Workload, log: AckLog, seq: int, plan: LossPlan,
+                        first_rewrite_s: float) -> tuple[int, bool]:
+    """Start another BGREWRITEAOF and keep writing for a quarter of the time the first took,
+    so that the crash comes while its child is writing the new base (the moment the
+    manifest, the new incr file and the folder fsyncs have to be right). Returns the next
+    seq and whether the rewrite was still running at the last look."""
+    c.call("BGREWRITEAOF")
+    started = time.monotonic()
+    while time.monotonic() - started < first_rewrite_s / 4:
+        seq = write_batches(c, wl, log, seq, plan.depth, plan.depth)
+    in_flight = not _rewrite_done(c)
+    return seq, in_flight
+
+
 def loss_run(kind: str, mode: str, plan: LossPlan, work: Path, progress: Progress = None) -> dict:
     """One mode on one server: preload, write until the crash (rewriting the AOF on the
     way), kill -9 the server tree while a batch is in flight, then recover the files as
@@ -256,6 +273,8 @@ def loss_run(kind: str, mode: str, plan: LossPlan, work: Path, progress: Progres
                 seq = write_batches(c, wl, log, seq, plan.phase_writes - half, plan.depth)
         else:
             seq, row["rewrite_s"] = _timed_phase(c, wl, log, seq, plan, aof)
+            if aof and plan.crash_during_rewrite:
+                seq, row["rewrite_in_flight_at_crash"] = _crash_into_rewrite(c, wl, log, seq, plan, row["rewrite_s"])
         # the crash: the next batch is on its way when the server dies
         c.send_raw(b"".join(wl.write_commands(seq, plan.depth)))
         kill_t = srv.kill9()

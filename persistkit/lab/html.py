@@ -62,6 +62,7 @@ def render(report: dict) -> str:
             ("power_cut_window_s", "power cut: seconds of writes lost"), ("recovery_s", "recovery (s)"),
             ("files_bytes", "files (bytes)"), ("files_bytes_per_write", "file bytes per write"),
             ("recovery_us_per_write", "recovery µs per write"), ("rewrite_s", "rewrite (s)"),
+            ("rewrite_in_flight_at_crash", "crash during a rewrite"),
             ("writes_per_s", "writes/s")]),
         ("Recovery time and file sizes", "recovery.png", None, None),
         ("Write latency during SAVE and BGSAVE", "latency.png", "latency", [

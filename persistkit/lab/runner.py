@@ -193,7 +193,8 @@ def assemble(plan, kinds, runs, latency, cow, datasets, inc, notes, started, loa
                if r.get("rewrite_s") is not None]
     notes = list(notes) + [
         "kill -9 kills the server and its fork children at the same instant; the files are then as the "
-        "kernel holds them (every write kept).",
+        "kernel holds them (every write kept). The AOF modes crash while a second BGREWRITEAOF runs "
+        "(rewrite_in_flight_at_crash says whether it was still running at the last look).",
         "Power cut: the server runs under strace (-f -ttt -T -y) during its loss run; the files a cut at the "
         "kill moment leaves are rebuilt from that timeline and loaded by the same server. strace slows the "
         "server (see writes_per_s); latency and copy-on-write runs are not traced.",
