@@ -19,6 +19,7 @@ import sys
 import time
 from typing import Optional
 
+from .. import accel
 from .aof import AppendOnlyFile, load_aof
 from .config import Config
 from .forking import Child, fork_child, read_child_info
@@ -28,22 +29,52 @@ from .rdbfile import load_rdb_file, save_rdb_file
 from .reply import OK, CommandError, Status
 
 READ_CHUNK = 64 * 1024
-_CLOSE = object()   # a command's reply that means: close the connection without a reply
 
 
 class Client:
     __slots__ = ("sock", "fd", "reader", "out", "session", "close_after", "addr", "want_write", "id")
 
-    def __init__(self, sock: socket.socket, session: Session, addr, cid: int, max_bulk: int) -> None:
+    def __init__(self, sock: socket.socket, session: Session, addr, cid: int, max_bulk: int,
+                 reader_class=RequestReader) -> None:
         self.sock = sock
         self.fd = sock.fileno()
-        self.reader = RequestReader(max_bulk)
+        self.reader = reader_class(max_bulk)
         self.out: list[bytes] = []
         self.session = session
         self.close_after = False
         self.addr = addr
         self.want_write = False
         self.id = cid
+
+
+def run_input(reader: RequestReader, sess: Session, out: list, stats: dict, server) -> int:
+    """Run every complete command in ``reader`` for one client, buffering the replies in
+    ``out``: 1 when the connection must close once they are written (a protocol error,
+    QUIT), else 0 (wait for more input, or the server is stopping)."""
+    execute = sess.execute
+    while True:
+        try:
+            args = reader.next(sess.authenticated)
+        except ProtocolError as exc:
+            out.append(b"-" + exc.message.encode() + b"\r\n")
+            return 1
+        if args is None:
+            return 0
+        if not args:
+            continue
+        stats["total_commands_processed"] += 1
+        try:
+            reply = execute(args)
+        except Exception as exc:  # a bug must cost one reply, never the server
+            reply = CommandError(f"ERR internal error: {exc!r}")
+        try:
+            encode_reply(reply, out, sess.resp)
+        except (TypeError, ValueError) as exc:
+            out.append(b"-ERR internal error: reply not encodable (" + str(exc).encode() + b")\r\n")
+        if sess.closing:
+            return 1
+        if not server.running:
+            return 0
 
 
 class EngineServer:
@@ -56,6 +87,11 @@ class EngineServer:
         self.ks.lazyfree_expire = cfg["lazyfree-lazy-expire"]
         self.log_stream = log or sys.stdout
         self.sel = selectors.DefaultSelector()
+        # The compiled request loop (_accel/engine.pyx) when built: the same replies and
+        # effects as the Python loop in _read, which stays the reference.
+        compiled = accel.module("engine")
+        self.reader_class = compiled.RequestReader if compiled is not None else RequestReader
+        self.run_input = compiled.run_input if compiled is not None else run_input
         self.clients: dict[int, Client] = {}
         self.listener: Optional[socket.socket] = None
         self.port = cfg["port"]
@@ -219,7 +255,8 @@ class EngineServer:
                 pass
             sess = self.ks.session()
             sess.client_id = self.next_client_id
-            c = Client(sock, sess, addr, self.next_client_id, self.config["proto-max-bulk-len"])
+            c = Client(sock, sess, addr, self.next_client_id, self.config["proto-max-bulk-len"],
+                       self.reader_class)
             self.next_client_id += 1
             self.clients[c.fd] = c
             self.sel.register(sock, selectors.EVENT_READ, c)
@@ -248,40 +285,9 @@ class EngineServer:
             return
         if c.close_after:
             return
-        reader = c.reader
-        reader.feed(data)
-        sess = c.session
-        execute = sess.execute
-        out = c.out
-        stats = self.stats
-        while True:
-            try:
-                args = reader.next(sess.authenticated)
-            except ProtocolError as exc:
-                out.append(b"-" + exc.message.encode() + b"\r\n")
-                c.close_after = True
-                return
-            if args is None:
-                return
-            if not args:
-                continue
-            stats["total_commands_processed"] += 1
-            try:
-                reply = execute(args)
-            except Exception as exc:  # a bug must cost one reply, never the server
-                reply = CommandError(f"ERR internal error: {exc!r}")
-            if reply is _CLOSE:
-                self._close(c)
-                return
-            try:
-                encode_reply(reply, out, sess.resp)
-            except (TypeError, ValueError) as exc:
-                out.append(b"-ERR internal error: reply not encodable (" + str(exc).encode() + b")\r\n")
-            if sess.closing:
-                c.close_after = True
-                return
-            if not self.running:
-                return
+        c.reader.feed(data)
+        if self.run_input(c.reader, c.session, c.out, self.stats, self):
+            c.close_after = True
 
     def _write(self, c: Client) -> None:
         if c.out:
