@@ -41,6 +41,7 @@ from persistkit.kvencoding import listpack as _lp
 from persistkit.kvencoding import streamnode as _sn
 from persistkit.kvencoding import ziplist as _zl
 from persistkit.kvencoding import zipmap as _zm
+from persistkit.kvencoding.modvalue import read_module_opcodes
 from persistkit.kvencoding.numbers import canonical_int
 from persistkit.kvencoding.source import ByteSource
 from persistkit.rdbtools import model
@@ -192,26 +193,8 @@ class ValueStrategy:
                             found=repr(text[:40])) from None
 
     def _module_body(self, cap: "_Capture", what: str) -> int:
-        """Walk module opcodes to their EOF (rdbLoadCheckModuleValue); returns how many."""
-        n = 0
-        while True:
-            at = self.src.tell()
-            code = cap.length(f"{what} opcode")
-            if code == op.MOD_EOF:
-                return n
-            n += 1
-            if code in (op.MOD_SINT, op.MOD_UINT):
-                cap.length(f"{what} integer")
-            elif code == op.MOD_STRING:
-                cap.string(f"{what} string")
-            elif code == op.MOD_FLOAT:
-                cap.fixed(4, f"{what} float")
-            elif code == op.MOD_DOUBLE:
-                cap.fixed(8, f"{what} double")
-            else:
-                raise self._err(f"unknown opcode in {what}", at,
-                                expected="module opcode 0-5", found=str(code))
-
+        """Walk module opcodes to their EOF (kvencoding.modvalue); returns how many."""
+        return read_module_opcodes(self.src, what, cap.parts)
 
     # -- strings
     def v_string(self, rec: model.Record) -> None:
