@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from persistkit.kvencoding.errors import FormatError
-from persistkit.kvencoding.lengths import ENC_INT32, ENC_LZF, encode_length, read_length
+from persistkit.kvencoding.lengths import encode_length, read_length
 from persistkit.kvencoding.source import ByteSource
 
 OP_KEY_META = 243
@@ -93,71 +93,13 @@ def encode_class_spec(name: str, version: int, flags: int = 0) -> int:
     return (((v << 5) | version) << 3) | flags
 
 
-def _length_raw(src: ByteSource, what: str) -> tuple[int, bool, bytes]:
-    """One length prefix with its exact bytes: (value, special-encoding?, raw)."""
-    at = src.tell()
-    first = src.peek(1)
-    if not first:
-        src.need(1, what)
-    b = first[0]
-    kind = b >> 6
-    size = 1 if kind in (0, 3) else 2 if kind == 1 else 5 if b == 0x80 else 9 if b == 0x81 else 0
-    if not size:
-        raise FormatError(f"unknown length encoding in {what}", at, expected="a length prefix",
-                          found=f"0x{b:02x}")
-    raw = src.read(size, what)
-    if kind == 0:
-        return b, False, raw
-    if kind == 3:
-        return b & 0x3F, True, raw
-    if kind == 1:
-        return ((b & 0x3F) << 8) | raw[1], False, raw
-    return int.from_bytes(raw[1:], "big"), False, raw
-
-
-def _plain_length(src: ByteSource, parts: list, what: str) -> int:
-    at = src.tell()
-    v, encoded, raw = _length_raw(src, what)
-    if encoded:
-        raise FormatError(f"special string encoding where {what} was expected", at,
-                          expected="a plain length", found=f"encoded value type {v}")
-    parts.append(raw)
-    return v
-
-
 def capture_module_value(src: ByteSource, what: str) -> bytes:
     """The exact bytes of module opcodes up to and including EOF, consumed from ``src``
-    (the framing rdbLoadCheckModuleValue walks)."""
-    parts: list[bytes] = []
-    while True:
-        at = src.tell()
-        code = _plain_length(src, parts, f"{what} opcode")
-        if code == MOD_EOF:
-            return b"".join(parts)
-        if code in (MOD_SINT, MOD_UINT):
-            _plain_length(src, parts, f"{what} integer")
-        elif code == MOD_FLOAT:
-            parts.append(src.read(4, f"{what} float"))
-        elif code == MOD_DOUBLE:
-            parts.append(src.read(8, f"{what} double"))
-        elif code == MOD_STRING:
-            s_at = src.tell()
-            n, encoded, raw = _length_raw(src, f"{what} string")
-            parts.append(raw)
-            if not encoded:
-                parts.append(src.read(n, f"{what} string"))
-            elif n <= ENC_INT32:
-                parts.append(src.read((1, 2, 4)[n], f"{what} string"))
-            elif n == ENC_LZF:
-                clen = _plain_length(src, parts, f"compressed length of {what} string")
-                _plain_length(src, parts, f"uncompressed length of {what} string")
-                parts.append(src.read(clen, f"{what} string"))
-            else:
-                raise FormatError(f"unknown string encoding in {what} string", s_at,
-                                  expected="INT8, INT16, INT32 or LZF (0-3)", found=f"encoding {n}")
-        else:
-            raise FormatError(f"unknown opcode in {what}", at, expected="module opcode 0-5",
-                              found=str(code))
+    (the framing rdbLoadCheckModuleValue walks; one walker for module values, key
+    metadata and MODULE_AUX: kvencoding.modvalue)."""
+    from .modvalue import capture_module_value as capture
+
+    return capture(src, what)
 
 
 def read_key_meta(src: ByteSource) -> list[KeyMeta]:
