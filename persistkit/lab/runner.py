@@ -36,9 +36,9 @@ class LabPlan:
 
 def quick_plan(seed: int = 11) -> LabPlan:
     return LabPlan(quick=True,
-                   loss=LossPlan(preload_writes=8_000, phase_s=2.0, rewrite_after_s=0.6, tail_s=1.5, depth=16,
+                   loss=LossPlan(preload_writes=6_000, phase_s=1.5, rewrite_after_s=0.5, tail_s=1.25, depth=16,
                                  save_seconds=1, seed=seed),
-                   latency=LatencyPlan(keys=15_000, value_size=100, none_s=0.5, repeats=1, seed=seed))
+                   latency=LatencyPlan(keys=10_000, value_size=100, none_s=0.5, repeats=1, seed=seed))
 
 
 def full_plan(seed: int = 11) -> LabPlan:
@@ -193,8 +193,10 @@ def assemble(plan, kinds, runs, latency, cow, datasets, inc, notes, started, loa
                if r.get("rewrite_s") is not None]
     notes = list(notes) + [
         "kill -9 kills the server and its fork children at the same instant; the files are then as the "
-        "kernel holds them (every write kept). The AOF modes crash while a second BGREWRITEAOF runs "
-        "(rewrite_in_flight_at_crash says whether it was still running at the last look).",
+        "kernel holds them (every write kept). aof-always and hybrid crash while a second BGREWRITEAOF "
+        "runs (rewrite_in_flight_at_crash says whether it was still running at the last look); everysec "
+        "and no crash after a steady tail of writes (a rewrite fsyncs the log when it starts, which would "
+        "hide what they leave unsynced).",
         "Power cut: the server runs under strace (-f -ttt -T -y) during its loss run; the files a cut at the "
         "kill moment leaves are rebuilt from that timeline and loaded by the same server. strace slows the "
         "server (see writes_per_s); latency and copy-on-write runs are not traced.",
