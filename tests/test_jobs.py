@@ -109,17 +109,18 @@ def test_inspect_one_file_output_unchanged():
 
 @pytest.mark.parametrize("fmt", ["jsonl", "csv", "resp"])
 def test_export_jobs_same_bytes(fmt, tmp_path):
-    one = _run(["export", *GOOD, "--format", fmt])
-    many = _run(["export", *GOOD, "--format", fmt, "--jobs", "3"])
+    files = GOOD[1:4]
+    one = _run(["export", *files, "--format", fmt])
+    many = _run(["export", *files, "--format", fmt, "--jobs", "3"])
     assert one.returncode == many.returncode == 0
     assert one.stdout == many.stdout
     # the concatenation of the files' own exports (CSV: one header)
-    parts = [_run(["export", f, "--format", fmt]).stdout for f in GOOD]
+    parts = [_run(["export", f, "--format", fmt]).stdout for f in files]
     if fmt == "csv":
         parts = parts[:1] + [p.split(b"\n", 1)[1] for p in parts[1:]]
     assert one.stdout == b"".join(parts)
     out = tmp_path / f"all.{fmt}"
-    assert _run(["export", *GOOD, "--format", fmt, "-j", "2", "-o", str(out)]).returncode == 0
+    assert _run(["export", *files, "--format", fmt, "-j", "2", "-o", str(out)]).returncode == 0
     assert out.read_bytes() == one.stdout
 
 
