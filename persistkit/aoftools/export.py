@@ -15,8 +15,10 @@ SELECT and ``#TS:`` lines are written where needed.
 
 Preamble keys become the commands Redis's AOF rewrite would log (``rewriteAppendOnlyFileRio``):
 SET / RPUSH / SADD / ZADD / HSET in batches of 64 items, PEXPIREAT for a key TTL,
-HPEXPIREAT for hash field TTLs, streams as XADD + XSETID + XGROUP CREATE /
-CREATECONSUMER + XCLAIM ... JUSTID FORCE for pending entries, functions as FUNCTION LOAD.
+HPEXPIREAT for hash field TTLs, functions as FUNCTION LOAD. Streams are rebuilt
+exactly instead (rdbtools.streamcmds: XADD, XSETID, XGROUP CREATE / CREATECONSUMER,
+XCLAIM ... FORCE JUSTID, placeholders for pending entries of deleted messages), where
+the server's rewrite would drop such pending entries.
 Module values cannot be expressed as commands: they are skipped and counted in the
 returned stats (``skipped_module_keys``).
 
@@ -36,6 +38,7 @@ from typing import BinaryIO, Iterator, Optional
 from persistkit.kvencoding.glob import key_matcher
 from persistkit.kvencoding.resp import encode_annotation_ts, encode_command
 from persistkit.kvencoding.bstr import bstr_json
+from persistkit.rdbtools.streamcmds import stream_commands
 
 from . import model
 from .reader import AOFReader
@@ -114,39 +117,9 @@ def record_commands(rec, stats: Optional[dict] = None) -> Iterator[list[bytes]]:
 
 
 def _stream_commands(k, sv) -> Iterator[list[bytes]]:
-    entries = list(sv.entries())
-    if entries:
-        for e in entries:
-            args = [b"XADD", k, _sid(e.id)]
-            for f, x in e.fields:
-                args += [f, x]
-            yield args
-    else:
-        # an empty stream still exists: add-and-trim an entry with id 0-1, then XSETID
-        # puts the real last id back (aof.c rewriteStreamObject)
-        yield [b"XADD", k, b"MAXLEN", b"0", b"0-1", b"x", b"y"]
-    setid = [b"XSETID", k, _sid(sv.last_id)]
-    if sv.entries_added is not None:
-        setid += [b"ENTRIESADDED", b"%d" % sv.entries_added,
-                  b"MAXDELETEDID", _sid(sv.max_deleted_id or (0, 0))]
-    yield setid
-    for g in sv.groups:
-        create = [b"XGROUP", b"CREATE", k, g.name, _sid(g.last_id)]
-        if g.entries_read is not None:
-            create += [b"ENTRIESREAD", b"%d" % g.entries_read]
-        yield create
-        owner = {}
-        for c in g.consumers:
-            for pid in c.pel:
-                owner[tuple(pid)] = c.name
-        for c in g.consumers:
-            yield [b"XGROUP", b"CREATECONSUMER", k, g.name, c.name]
-        for p in g.pel:
-            consumer = p.consumer or owner.get(tuple(p.id))
-            if consumer is None:
-                continue
-            yield [b"XCLAIM", k, g.name, consumer, b"0", _sid(p.id), b"TIME", b"%d" % p.delivery_time_ms,
-                   b"RETRYCOUNT", b"%d" % p.delivery_count, b"JUSTID", b"FORCE"]
+    # The exact rebuild (deleted-but-pending entries, consumers without pending
+    # entries, 7.0 metadata): one generator for every RESP output (rdbtools.streamcmds).
+    return stream_commands(k, sv)
 
 
 def _glob(pattern: Optional[str]):

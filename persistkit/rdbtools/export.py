@@ -49,11 +49,12 @@ JSON text (the jsonl VALUE).
 RPUSH / SADD / ZADD / HSET (big collections in batches of ``BATCH`` elements),
 PEXPIREAT, HPEXPIREAT ... FIELDS (field TTLs, Redis 7.4+), streams with XADD, XSETID
 ... ENTRIESADDED ... MAXDELETEDID (7.0+ metadata when stored), XGROUP CREATE ...
-ENTRIESREAD, XGROUP CREATECONSUMER and XCLAIM ... TIME ... RETRYCOUNT ... FORCE JUSTID
-for pending entries, FUNCTION LOAD REPLACE for libraries, and RESTORE of a DUMP payload
-for module values (the module must be loaded on the target). Not carried: LRU/LFU
-hints, consumer seen/active times (the server sets them), PEL entries of deleted
-messages (XCLAIM drops them).
+ENTRIESREAD, XGROUP CREATECONSUMER, XCLAIM ... TIME ... RETRYCOUNT ... FORCE JUSTID
+for pending entries (a deleted message still pending gets a placeholder entry, claimed,
+then trimmed or deleted again: rdbtools.streamcmds), FUNCTION LOAD REPLACE for
+libraries, and RESTORE of a DUMP payload for module values (the module must be loaded
+on the target). Not carried: LRU/LFU hints, consumer seen/active times (the server
+sets them).
 """
 
 from __future__ import annotations
@@ -73,6 +74,7 @@ from persistkit.kvencoding.source import ByteSource
 from persistkit.rdbtools import exportfast, model
 from persistkit.kvencoding.glob import key_matcher
 from persistkit.rdbtools.reader import BigString, RDBReader
+from persistkit.rdbtools.streamcmds import stream_commands
 from persistkit.kvencoding.bstr import bstr_json
 from persistkit.kvencoding.errors import FormatError
 from persistkit.kvencoding.keymeta import decode_module_items
@@ -533,38 +535,8 @@ class _Resp:
                     self._cmd(b"HPEXPIREAT", k, ms, b"FIELDS", len(part), *part)
 
     def _stream(self, k: bytes, sv: model.StreamValue) -> None:
-        sid = model.format_stream_id
-        live = list(sv.entries())
-        for e in live:
-            args = [b"XADD", k, sid(e.id)]
-            for f, x in e.fields:
-                args += [f, x]
+        for args in stream_commands(k, sv):
             self._cmd(*args)
-        if not live:
-            # An empty stream: create it with one entry trimmed away at once.
-            first = sv.last_id if sv.last_id != (0, 0) else (0, 1)
-            self._cmd(b"XADD", k, b"MAXLEN", 0, sid(first), b"_", b"_")
-        setid = [b"XSETID", k, sid(sv.last_id)]
-        if sv.entries_added is not None:
-            setid += [b"ENTRIESADDED", sv.entries_added]
-            setid += [b"MAXDELETEDID", sid(sv.max_deleted_id or (0, 0))]
-        self._cmd(*setid)
-        for g in sv.groups:
-            create = [b"XGROUP", b"CREATE", k, g.name, sid(g.last_id)]
-            if g.entries_read is not None:
-                create += [b"ENTRIESREAD", g.entries_read]
-            self._cmd(*create)
-            owners = {}
-            for c in g.consumers:
-                self._cmd(b"XGROUP", b"CREATECONSUMER", k, g.name, c.name)
-                for pid in c.pel:
-                    owners[pid] = c.name
-            for p in g.pel:
-                consumer = p.consumer if p.consumer is not None else owners.get(p.id)
-                if consumer is None:
-                    continue
-                self._cmd(b"XCLAIM", k, g.name, consumer, 0, sid(p.id), b"TIME", p.delivery_time_ms,
-                          b"RETRYCOUNT", p.delivery_count, b"FORCE", b"JUSTID")
 
     def _array(self, k: bytes, a: model.ArrayValue) -> None:
         self._batched((b"ARMSET", k), ((str(i).encode(), text) for i, text in a.items()), 2)

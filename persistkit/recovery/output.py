@@ -127,14 +127,30 @@ def _base_items(ks: Keyspace, target: Target):
 def rebuild_commands(ks: Keyspace) -> Iterator[list]:
     """Commands that rebuild ``ks`` on an empty server (the AOF rewrite's plain form:
     functions, then per db SELECT and one command per key, TTLs as PEXPIREAT).
-    Streams are rebuilt with XADD/XSETID/XGROUP/XCLAIM; like Redis's own plain rewrite,
-    a PEL entry whose message was deleted cannot be recreated that way."""
+    Streams are rebuilt exactly (rdbtools.streamcmds: also the pending entries of deleted
+    messages, which the rewrite's XCLAIM ... FORCE would drop) in place of the rewrite's
+    own stream commands."""
     from persistkit.kvengine.persistence import rewrite_commands
+    from persistkit.kvengine.records import stream_to_model
+    from persistkit.kvengine.values import Stream
+    from persistkit.rdbtools.streamcmds import stream_commands
 
-    for _db, args in rewrite_commands(ks):
+    done = set()
+    for db, args in rewrite_commands(ks):
         if args[:2] == [b"FUNCTION", b"LOAD"]:
             args = [b"FUNCTION", b"LOAD", b"REPLACE", args[2]]
+        elif args[0] in _STREAM_REWRITE:
+            key = args[2] if args[0] == b"XGROUP" else args[1]
+            if type(ks.dbs[db].data.get(key)) is Stream:
+                if (db, key) not in done:
+                    done.add((db, key))
+                    yield from stream_commands(key, stream_to_model(ks.dbs[db].data[key]))
+                continue
         yield args
+
+
+# The commands the rewrite writes for a stream (kvengine.aof._stream_commands).
+_STREAM_REWRITE = frozenset((b"XADD", b"XSETID", b"XGROUP", b"XCLAIM"))
 
 
 def write_resp(ks: Keyspace, out) -> int:
