@@ -28,10 +28,11 @@ from dataclasses import dataclass, field
 from typing import BinaryIO, Callable, Optional
 
 from persistkit.kvencoding.funclib import library_label
+from persistkit import accel
 from persistkit.rdbtools import encoding_policy as policy
 from persistkit.rdbtools import model
 from persistkit.rdbtools import opcodes as op
-from persistkit.rdbtools.writer import RDBWriter, WriterError
+from persistkit.rdbtools.writer import EncodedValue, RDBWriter, WriterError
 
 
 @dataclass
@@ -156,7 +157,15 @@ def convert_rdb(source, out: BinaryIO, *, version: Optional[int] = None, dialect
 
     # iterate mode: plain collections (hashtable sets, skiplist zsets, ...) come as
     # iterators and are streamed through, so a huge key never sits in memory whole.
-    reader = RDBReader(source, decode=True, iterate=True, name=name)
+    # The compiled path (keep encodings): values are re-encoded straight from their stored
+    # bytes (rdbtools.transcode; same output, no element objects).
+    rw = accel.module("rdbwrite") if encodings == "keep" else None
+    if rw is not None:
+        from persistkit.rdbtools.transcode import TranscodeValues
+
+        reader = RDBReader(source, strategy=TranscodeValues, name=name)
+    else:
+        reader = RDBReader(source, decode=True, iterate=True, name=name)
     src_version, src_dialect = reader.header.version, reader.dialect
     if version is None:
         version = src_version
@@ -171,6 +180,8 @@ def convert_rdb(source, out: BinaryIO, *, version: Optional[int] = None, dialect
     res = ConvertResult(src_version, src_dialect, version, dialect, encodings)
     w = RDBWriter(out, version=version, dialect=dialect, checksum=checksum, compress=compress,
                   encodings=encodings, thresholds=thresholds, source_dialect=src_dialect)
+    if rw is not None:
+        reader.strategy.enable(rw, w.values)
     filtering = key_filter is not None
     current_db: Optional[int] = None      # db the output has selected
 
@@ -183,7 +194,7 @@ def convert_rdb(source, out: BinaryIO, *, version: Optional[int] = None, dialect
                 res.keys_filtered += 1
                 continue
             if not w._streams_plain(item) and not isinstance(
-                    item.value, (list, tuple, bytes, model.StreamValue, model.ModuleValue,
+                    item.value, (list, tuple, bytes, model.StreamValue, model.ModuleValue, EncodedValue,
                                  model.ArrayValue)):
                 item.value = list(item.value)  # needed whole to choose and check it
             lost = _key_lost(item, version, dialect)

@@ -34,6 +34,7 @@ import math
 import struct
 from typing import BinaryIO, Iterable, Optional
 
+from persistkit import accel
 from persistkit.kvencoding.crc64 import crc64
 from persistkit.kvencoding.keymeta import encode_key_meta
 from persistkit.kvencoding.rdbarray import encode_array
@@ -69,6 +70,22 @@ UINT64_MAX = (1 << 64) - 1
 
 class WriterError(ValueError):
     """The writer was asked for something the target format cannot hold."""
+
+
+class EncodedValue:
+    """A value already in its target form: the RDB type byte and the body that follows the
+    key (what ``ValueEncoder.encode`` would give for it). ``RDBWriter.record`` writes it
+    as it is; convert's compiled path (rdbtools.transcode) and the engine's compact
+    keyspace hand values over this way."""
+
+    __slots__ = ("rdb_type", "body")
+
+    def __init__(self, rdb_type: int, body: bytes) -> None:
+        self.rdb_type = rdb_type
+        self.body = body
+
+    def __len__(self) -> int:
+        return len(self.body)
 
 
 def header_bytes(version: int, dialect: str = "redis") -> bytes:
@@ -186,6 +203,29 @@ def _lzf(data: bytes, max_out: int) -> Optional[bytes]:
     return out or None
 
 
+def _fast(fn, *args):
+    """A compiled encoder's bytes, or None when it leaves the input to the pure encoder
+    (items that are not bytes, see _accel/rdbwrite.pyx ``Fallback``)."""
+    try:
+        return fn(*args)
+    except TypeError:
+        return None
+
+
+def _as_list(v) -> list:
+    return v if type(v) is list else list(v)
+
+
+def _zl_quirks(hints: Optional[dict]) -> bool:
+    """Ziplist hints the compiled encoder does not reproduce (wide prevlens, pre-2.6 ints)."""
+    return bool(hints) and bool(hints.get("ziplist_prevlen_wide") or hints.get("ziplist_legacy_ints"))
+
+
+def _plain_by_size(version: int, packed_threshold: int, dialect: str) -> bool:
+    """plan_list_nodes' ``fill_rule``: whether elements over the node limit get PLAIN nodes."""
+    return packed_threshold == 1 << 30 and (version >= 12 or (dialect == "valkey" and version >= 11))
+
+
 def _lzf_blob(packed: bytes, original_len: int) -> bytes:
     return encode_lzf_blob(packed, original_len)  # the one LZF string layout (lengths)
 
@@ -204,7 +244,7 @@ def plan_list_nodes(values: list, version: int, fill: int, packed_threshold: int
     and Valkey 8+ also to any element bigger than the node limit (the negative fill's
     byte limit, or 8 KB with a count fill) -- seen in the corpus: a 10000-byte element
     is packed by 7.2.6 and PLAIN by 7.4.1 and Valkey 8.0.1."""
-    fill_rule = packed_threshold == 1 << 30 and (version >= 12 or (dialect == "valkey" and version >= 11))
+    fill_rule = _plain_by_size(version, packed_threshold, dialect)
     neg_limit = NEG_FILL_LIMITS[min(-fill - 1, 4)] if fill < 0 else None
     packed = version >= 10
     nodes: list[dict] = []
@@ -333,9 +373,14 @@ class ValueEncoder:
         self.source_dialect = source_dialect or dialect
         self.thresholds = policy.default_thresholds(version, dialect).with_overrides(thresholds)
         self.available = policy.available_types(version, dialect)
+        # The compiled encoders (same bytes as the pure ones; tests/test_accel_writer.py),
+        # looked up once per encoder so accel.forced_pure() reaches it.
+        self._rw = accel.module("rdbwrite")
 
     # -- choice --------------------------------------------------------------
     def choose_type(self, rec: model.Record) -> int:
+        if rec.value.__class__ is EncodedValue:
+            return rec.value.rdb_type
         if rec.type == model.MODULE:
             if op.T_MODULE_2 not in self.available:
                 raise WriterError(f"module values need RDB version 8 or later (target {self.version})")
@@ -367,9 +412,18 @@ class ValueEncoder:
             return s(v)
         if w == "quicklist":
             return self._quicklist(t, v, hints)
+        rw = self._rw
         if w == "list_ziplist":
+            if rw is not None and not _zl_quirks(hints):
+                out = _fast(rw.ziplist_string, _as_list(v), False, self.compress)
+                if out is not None:
+                    return out
             return s(_ziplist(v, hints))
         if w == "plain_list" or w == "plain_set":
+            if rw is not None:
+                out = _fast(rw.encode_plain, _as_list(v), self.compress)
+                if out is not None:
+                    return out
             return encode_length(len(v)) + b"".join(s(x) for x in v)
         if w == "intset":
             width = hints.get("intset_width") if hints else None
@@ -378,16 +432,32 @@ class ValueEncoder:
                 raise WriterError("an intset holds only integers")
             return s(_intset(sorted(ints), width))
         if w == "set_listpack":
+            if rw is not None:
+                out = _fast(rw.listpack_string, _as_list(v), False, self.compress)
+                if out is not None:
+                    return out
             return s(_listpack(list(v)))
         if w == "zset_packed":
             return self._zset_packed(t, v, hints, self._keeps_order(rec, t))
         if w == "zset_skiplist":
             return self._zset_skiplist(t, v, rec)
         if w == "plain_hash":
+            if rw is not None:
+                out = _fast(rw.encode_pairs, _as_list(v), True, self.compress)
+                if out is not None:
+                    return out
             return encode_length(len(v)) + b"".join(s(f) + s(x) for f, x in v)
         if w == "hash_ziplist":
+            if rw is not None and not _zl_quirks(hints):
+                out = _fast(rw.ziplist_string, _as_list(v), True, self.compress)
+                if out is not None:
+                    return out
             return s(_ziplist([x for pair in v for x in pair], hints))
         if w == "hash_listpack":
+            if rw is not None:
+                out = _fast(rw.listpack_string, _as_list(v), True, self.compress)
+                if out is not None:
+                    return out
             return s(_listpack([x for pair in v for x in pair]))
         if w == "zipmap":
             return s(_zipmap(list(v)))
@@ -407,6 +477,8 @@ class ValueEncoder:
 
     # -- pieces -----------------------------------------------------------------
     def _str(self, data) -> bytes:
+        if self._rw is not None and type(data) is bytes:
+            return self._rw.encode_string(data, self.compress)
         return encode_string(bytes(data), compress=self.compress)
 
     def _node_string(self, blob: bytes, compressed: bool) -> bytes:
@@ -423,8 +495,18 @@ class ValueEncoder:
         nodes = _node_hints(hints, len(values))
         if nodes is None:
             th = self.thresholds
-            nodes = plan_list_nodes(values, self.version if t == op.T_LIST_QUICKLIST_2 else min(self.version, 9),
-                                    th.list_max_listpack_size, th.list_packed_threshold, self.dialect)
+            nodes = None
+            plan_version = self.version if t == op.T_LIST_QUICKLIST_2 else min(self.version, 9)
+            if self._rw is not None:
+                values = _as_list(values)
+                planned = _fast(self._rw.plan_list_nodes, values, plan_version, th.list_max_listpack_size,
+                                th.list_packed_threshold,
+                                _plain_by_size(plan_version, th.list_packed_threshold, self.dialect))
+                if planned is not None:
+                    nodes = [{"count": c, "container": k} for c, k in planned]
+            if nodes is None:
+                nodes = plan_list_nodes(values, plan_version,
+                                        th.list_max_listpack_size, th.list_packed_threshold, self.dialect)
             depth = th.list_compress_depth
             if depth > 0:
                 for i, n in enumerate(nodes):
@@ -447,11 +529,17 @@ class ValueEncoder:
                     else:
                         out.append(self._str(blob))
                     continue
-                blob = _listpack(items)
+                blob = self._fast_blob(items, True, None) or _listpack(items)
             else:
-                blob = _ziplist(items, n)
+                blob = self._fast_blob(items, False, n) or _ziplist(items, n)
             out.append(self._node_string(blob, compressed and len(blob) >= MIN_COMPRESS_BYTES))
         return b"".join(out)
+
+    def _fast_blob(self, items: list, listpack: bool, hints: Optional[dict]) -> Optional[bytes]:
+        """A quicklist node's listpack/ziplist from the compiled encoder (None: use the pure one)."""
+        if self._rw is None or (not listpack and _zl_quirks(hints)):
+            return None
+        return _fast(self._rw.listpack if listpack else self._rw.ziplist, _as_list(items))
 
     def _keeps_order(self, rec: model.Record, t: int) -> bool:
         # keep mode writes elements in their source order whenever the source was a
@@ -473,6 +561,12 @@ class ValueEncoder:
         for (m, _), txt in zip(pairs, texts):
             items.append(m)
             items.append(txt)
+        rw = self._rw
+        if rw is not None and (t == op.T_ZSET_LISTPACK or not _zl_quirks(hints)):
+            out = _fast(rw.listpack_string if t == op.T_ZSET_LISTPACK else rw.ziplist_string,
+                        items, False, self.compress)
+            if out is not None:
+                return out
         if t == op.T_ZSET_LISTPACK:
             return self._str(_listpack(items))
         return self._str(_ziplist(items, hints))
@@ -481,6 +575,10 @@ class ValueEncoder:
         if not (self.encodings == "keep" and rec.rdb_type in (op.T_ZSET, op.T_ZSET_2)):
             # rdbSaveObject walks the skiplist from the tail: greatest element first.
             pairs = sorted(pairs, key=lambda p: (p[1], p[0]), reverse=True)
+        if t == op.T_ZSET_2 and self._rw is not None:
+            body = _fast(self._rw.encode_zset2, _as_list(pairs), True, self.compress)
+            if body is not None:
+                return body
         out = [encode_length(len(pairs))]
         for m, sc in pairs:
             out.append(self._str(m))
@@ -710,6 +808,10 @@ class RDBWriter:
         memory; any other iterator is gathered into a list first."""
         self._begin()
         v = rec.value
+        if v.__class__ is EncodedValue:
+            self._w(self._key_head(rec, v.rdb_type) + v.body)
+            self.keys_written += 1
+            return
         if v is not None and not isinstance(v, (list, tuple, bytes, bytearray, model.StreamValue,
                                                 model.ModuleValue, model.ArrayValue)):
             if self._streams_plain(rec):
@@ -754,6 +856,7 @@ class RDBWriter:
         # encode_strings loop.
         compress = self.values.compress
         pack = _F64.pack
+        rw = self.values._rw
         batch: list = []
         size = 0
         for item in rec.value:
@@ -761,7 +864,7 @@ class RDBWriter:
             size += len(item) if t <= op.T_SET else len(item[0]) + (len(item[1]) if t == op.T_HASH else 8)
             if len(batch) >= _STREAM_BATCH or size >= 1 << 20:
                 n += len(batch)
-                self._encode_plain_batch(buf, t, batch, compress, pack, s)
+                self._encode_plain_batch(buf, t, batch, compress, pack, s, rw)
                 batch = []
                 size = 0
                 if len(buf) >= 1 << 20:
@@ -769,14 +872,24 @@ class RDBWriter:
                     buf.clear()
         if batch:
             n += len(batch)
-            self._encode_plain_batch(buf, t, batch, compress, pack, s)
+            self._encode_plain_batch(buf, t, batch, compress, pack, s, rw)
         if n != rec.size_hint:
             raise WriterError(f"the value gave {n} elements, its count said {rec.size_hint}")
         self._w(bytes(buf))
         self.keys_written += 1
 
     @staticmethod
-    def _encode_plain_batch(buf: bytearray, t: int, batch: list, compress: bool, pack, s) -> None:
+    def _encode_plain_batch(buf: bytearray, t: int, batch: list, compress: bool, pack, s, rw=None) -> None:
+        if rw is not None and t != op.T_ZSET:
+            if t == op.T_LIST or t == op.T_SET:
+                out = _fast(rw.encode_strings, batch, compress)
+            elif t == op.T_HASH:
+                out = _fast(rw.encode_pairs, batch, False, compress)
+            else:
+                out = _fast(rw.encode_zset2, batch, False, compress)
+            if out is not None:
+                buf += out
+                return
         if t == op.T_LIST or t == op.T_SET:
             buf += b"".join(encode_strings(batch, compress=compress))
         elif t == op.T_HASH:
