@@ -320,10 +320,7 @@ def test_key_meta_must_be_followed_by_a_type_byte():
 
 
 @pytest.mark.parametrize("version,byte,needle", [
-    (15, 29, "RDB type 29 (hash template, listpack, self-contained, Redis 8.10) is not supported"),
-    (15, 32, "RDB type 32 (hash template, array, template reference, Redis 8.10)"),
-    (15, 33, "RDB type 33 (GCRA, Redis 8.10)"),
-    (15, 242, "RDB opcode 242 (hash template registry opcode, Redis 8.10)"),
+    (15, 33, "RDB type 33 (GCRA, Redis 8.10) is not supported"),
     (14, 29, "RDB type 29 (GCRA, an ENABLE_GCRA build of Redis 8.8"),
 ])
 def test_unconfirmed_types_are_refused_by_name(version, byte, needle):
@@ -333,10 +330,117 @@ def test_unconfirmed_types_are_refused_by_name(version, byte, needle):
     assert "its layout could not be confirmed" in str(ei.value) and ei.value.offset == 9
 
 
-def test_rdb15_files_without_templates_are_read_and_valkey081_is_refused():
+def test_newer_types_are_unknown_in_older_versions():
+    # the loader of RDB 13 has no type 27/28, the one of RDB 14 no templates
+    for version, t in ((13, 27), (13, 28), (14, 30), (14, 32)):
+        with pytest.raises(FormatError, match=f"unknown value type or opcode {t}"):
+            records(_lone_key(version, t, encode_string(b"v")))
+    with pytest.raises(FormatError, match="unknown value type or opcode 242"):
+        records(b"REDIS0014\xf2\x00\x01" + encode_string(b"f") + b"\xff" + b"\0" * 8)
+
+
+def test_rdb15_files_are_read_and_valkey081_is_refused():
     assert records(_lone_key(15, 28, _array_body()))[0].value.items() == [(0, b"5")]
     with pytest.raises(UnsupportedVersionError, match=r"VALKEY081, Valkey 9\.2\) is not supported"):
         RDBReader(b"VALKEY081\xff" + b"\0" * 8)
+
+
+# -- RDB 15 hash templates: payloads of redis/redis tests/unit/type/hash-templates.tcl
+
+_FIELDS_LP = b"\x17\x17\x00\x00\x00\x02\x00\x86field1\x07\x86field2\x07\xff"
+_FOOTER15 = b"\x0f\x00" + b"\0" * 8     # RDB version 15, checksum off (as the tests send them)
+TMPL_LP_OK = b"\x1d\x00" + _FIELDS_LP + b"\x0d\x0d\x00\x00\x00\x03\x00\x00\x01\x01\x01\x02\x01\xff" + _FOOTER15
+TMPL_ARRAY_OK = b"\x1f\x01\x02\x06field1\x06field2\xc0\x01\xc0\x02" + _FOOTER15
+
+
+def test_self_contained_template_payloads():
+    # the test suite's "accepts sorted fields" expectation: {field1 1 field2 2}
+    for payload, enc in ((TMPL_LP_OK, "template-listpack"), (TMPL_ARRAY_OK, "template-array")):
+        rec, version = decode_payload(payload, check_crc=False)
+        assert (version, rec.type, rec.encoding) == (15, model.HASH, enc)
+        assert rec.value == [(b"field1", b"1"), (b"field2", b"2")]
+
+
+@pytest.mark.parametrize("payload,needle", [
+    # the malformed payloads of hash-templates.tcl, refused for the reason Redis logs
+    (b"\x1d\x00" + _FIELDS_LP + b"\x0b\x0b\x00\x00\x00\x02\x00\x00\x01\x01\x01\xff" + _FOOTER15,
+     "entry count does not match"),
+    (b"\x1d\x00" + _FIELDS_LP + b"\x07\x07\x00\x00\x00\x00\x00\xff" + _FOOTER15, "listpack is empty"),
+    (b"\x1d\x00" + _FIELDS_LP + b"\x0e\x0e\x00\x00\x00\x03\x00\x81\x78\x02\x01\x01\x02\x01\xff" + _FOOTER15,
+     "first entry is not an integer"),
+    (b"\x1d\x00\x07\x07\x00\x00\x00\x00\x00\xff\x0d\x0d\x00\x00\x00\x03\x00\x00\x01\x01\x01\x02\x01\xff"
+     + _FOOTER15, "zero fields"),
+    (TMPL_ARRAY_OK[:2] + b"\x00" + TMPL_ARRAY_OK[3:], "zero fields"),
+    (b"\x1e\x0d\x0d\x00\x00\x00\x03\x00\x05\x01\x01\x01\x02\x01\xff" + _FOOTER15, "not valid in a DUMP payload"),
+    (b"\x20\x05\xc0\x01\xc0\x02" + _FOOTER15, "not valid in a DUMP payload"),
+    (TMPL_ARRAY_OK.replace(b"field1", b"fieldX").replace(b"field2", b"field1").replace(b"fieldX", b"field2"),
+     "not strictly sorted"),
+    (TMPL_ARRAY_OK.replace(b"field1", b"field2"), "not strictly sorted"),
+    (TMPL_ARRAY_OK[:1] + b"\x02" + TMPL_ARRAY_OK[2:], "unknown hash template fields format"),
+])
+def test_malformed_template_payloads_are_refused(payload, needle):
+    with pytest.raises(FormatError, match=needle):
+        decode_payload(payload, check_crc=False)
+
+
+def _rdb15_with_templates() -> bytes:
+    """An RDB 15 file laid out as hash-templates.tcl's build_rdb describes (two keys
+    sharing one template, REF forms) plus the self-contained forms."""
+    fields = [b"field1", b"field2", b"field3", b"field4"]
+    from persistkit.kvencoding.listpack import listpack_encode
+
+    body = b"REDIS0015" + b"\xfe\x00"
+    body += b"\xf2" + encode_length(0) + encode_length(4) + b"".join(encode_string(f) for f in fields)
+    body += b"\xf2" + encode_length(1) + encode_length(2) + encode_string(b"a") + encode_string(b"bb")
+    body += b"\x1e" + encode_string(b"k1") + encode_string(listpack_encode([0, 1, 2, 3, 4]))
+    body += b"\x20" + encode_string(b"k2") + encode_length(0) + b"".join(encode_string(v) for v in
+                                                                         (b"5", b"6", b"7", b"8"))
+    body += b"\xfc" + struct.pack("<q", 4102444800000) + b"\x20" + encode_string(b"k3") + encode_length(1) \
+        + encode_string(b"x") + encode_string(b"y")
+    body += b"\x1d" + encode_string(b"k4") + TMPL_LP_OK[1:-10]
+    body += b"\x1f" + encode_string(b"k5") + TMPL_ARRAY_OK[1:-10]
+    body += b"\xff"
+    return body + struct.pack("<Q", crc64(body))
+
+
+def test_rdb15_hash_templates_are_read_as_hashes():
+    data = _rdb15_with_templates()
+    for strategy in ("build", "stream", "validate", "skip"):
+        items = list(RDBReader(data, strategy=strategy))
+        recs = [i for i in items if isinstance(i, model.Record)]
+        assert [r.key for r in recs] == [b"k1", b"k2", b"k3", b"k4", b"k5"]
+        assert [r.size_hint for r in recs] == [4, 4, 2, 2, 2]
+        assert sum(1 for i in items if isinstance(i, model.Opaque) and i.name == "HASH_TEMPLATE") == 2
+    recs = records(data)
+    assert recs[0].value == [(b"field1", b"1"), (b"field2", b"2"), (b"field3", b"3"), (b"field4", b"4")]
+    assert recs[1].value == [(b"field1", b"5"), (b"field2", b"6"), (b"field3", b"7"), (b"field4", b"8")]
+    assert recs[2].value == [(b"a", b"x"), (b"bb", b"y")] and recs[2].expire_ms == 4102444800000
+    assert [r.encoding for r in recs] == ["template-listpack", "template-array", "template-array",
+                                          "template-listpack", "template-array"]
+    # converted for RDB 14 (and older) they are plain hashes, nothing lost
+    out = io.BytesIO()
+    res = convert_rdb(data, out, version=14)
+    assert not res.losses
+    back = records(out.getvalue())
+    assert [(r.key, r.rdb_type, r.value) for r in back] == [(r.key, 16, r.value) for r in recs]
+
+
+@pytest.mark.parametrize("patch,needle", [
+    ((b"\x1e\x02k1\x11\x11\x00\x00\x00\x05\x00\x00", b"\x1e\x02k1\x11\x11\x00\x00\x00\x05\x00\x05"),
+     "unknown template id"),                                         # hash-templates.tcl: id 0 -> 5
+    ((b"\x20\x02k2\x00", b"\x20\x02k2\x05"), "unknown template id"),
+    ((b"\x04\x06field1", b"\x00\x06field1"), "zero fields"),       # the field-count byte
+    ((b"field1", b"fieldZ"), "not strictly sorted"),
+    ((b"\xf2\x01\x02", b"\xf2\x00\x02"), "duplicate hash template id"),
+])
+def test_corrupt_rdb15_templates_are_refused(patch, needle):
+    data = _rdb15_with_templates()
+    old, new = patch
+    assert data.count(old) >= 1
+    bad = data.replace(old, new, 1)
+    for strategy in ("build", "skip"):
+        with pytest.raises(FormatError, match=needle):
+            records(bad, strategy=strategy, strict_crc=False)
 
 
 # ---------------------------------------------------------------------------
@@ -563,8 +667,19 @@ def test_cli_verify_inspect_export_payload(tmp_path):
                    "--target", "redis-8.6", "--json"])
     assert r.exit_code == 1 and not (tmp_path / "o.rdb").exists()
     assert {x["kind"] for x in json.loads(r.output)["losses"]} == {"key", "stream-nack"}
-    bad = tmp_path / "t29.rdb"
-    bad.write_bytes(_lone_key(15, 29, encode_string(b"v")))
+    bad = tmp_path / "t33.rdb"
+    bad.write_bytes(_lone_key(15, 33, encode_string(b"v")))   # GCRA
     r = run(main, ["verify", "--json", str(bad)])
     assert r.exit_code == 1 and "could not be confirmed" in r.output
     assert [p["code"] for p in json.loads(r.output)["reports"][0]["problems"]] == ["unsupported-type"]
+
+
+def test_rdb15_templates_same_on_compiled_and_pure_paths():
+    from persistkit import accel
+
+    data = _rdb15_with_templates()
+    for case in [data] + list(_mutations(data, random.Random(15), 30)):
+        with accel.forced_pure():
+            pure = (_verify_doc(case, False), _export_out(case, "jsonl"), _export_out(case, "resp"))
+        assert (_verify_doc(case, False), _export_out(case, "jsonl"), _export_out(case, "resp")) == pure
+    assert _verify_doc(data, False)["ok"] is True

@@ -220,3 +220,21 @@ def test_resp_export_rebuilds_the_data(tmp_path):
     assert set(got) == set(want)
     for k, v in want.items():
         assert _comparable(got[k]) == _comparable(v), k
+
+
+def test_rdb15_templates_converted_to_rdb14_load(tmp_path):
+    """Hash templates (read from the layout librdb and the Redis test suite give) become
+    plain hashes for RDB 14; the RDB 14 server loads them as such."""
+    import test_new_formats as nf
+
+    out = io.BytesIO()
+    convert_rdb(nf._rdb15_with_templates(), out, version=14)
+    srv = _Loaded(14, tmp_path / "srv")
+    try:
+        srv.load(out.getvalue())
+        got = srv.keys()
+    finally:
+        srv.close()
+    want = {(0, r.key): sorted([list(map(bytes.decode, p)) for p in r.value])
+            for r in _records(nf._rdb15_with_templates())}
+    assert {k: sorted(v["value"]) for k, v in got.items()} == want

@@ -238,6 +238,8 @@ def convert_rdb(source, out: BinaryIO, *, version: Optional[int] = None, dialect
             else:
                 w.module_aux(item)
         elif isinstance(item, model.Opaque):
+            if item.opcode == op.OP_HASH_TEMPLATE and item.name == "HASH_TEMPLATE":
+                continue  # an encoding detail: the keys using it are written as plain hashes
             if dialect == src_dialect and version == src_version:
                 w.opaque(item)
             else:

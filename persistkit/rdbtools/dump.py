@@ -64,6 +64,11 @@ def decode_payload(payload: bytes, *, check_crc: bool = True, decode: bool = Tru
     # createDumpPayload (RDB 13+): key metadata may lead, before the type byte.
     type_at = _key_meta_end(body) if op.KEY_META_SINCE <= version < 80 else 0
     type_byte = body[type_at]
+    if version >= op.HASH_TEMPLATE_SINCE and version < 80 and type_byte in (
+            op.T_HASH_TMPL_LP_REF, op.T_HASH_TMPL_ARRAY_REF):
+        # Their field names live in an RDB file's template records: RESTORE refuses them.
+        raise FormatError("template-reference hash type is not valid in a DUMP payload", type_at,
+                          expected="a self-contained type (29 or 31)", found=str(type_byte))
     if op.is_opcode(type_byte, "valkey" if version >= 80 else "redis"):
         raise FormatError("DUMP payload does not start with a value type", 0,
                           expected="an RDB value type", found=str(type_byte))

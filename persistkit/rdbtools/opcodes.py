@@ -16,6 +16,7 @@ from persistkit.rdbtools import rdbtypes as _rt
 # -- opcodes ------------------------------------------------------------------
 OP_SLOT_IMPORT = 243      # Valkey 9.0+ only (Redis 8.x uses 243 for KEY_META in RDB 13+)
 OP_KEY_META = 243         # Redis RDB 13+ (REDIS magic): key metadata before a type byte
+OP_HASH_TEMPLATE = 242    # Redis RDB 15+ (REDIS magic): a hash template record
 OP_SLOT_INFO = 244
 OP_FUNCTION2 = 245
 OP_FUNCTION_PRE_GA = 246
@@ -66,6 +67,10 @@ T_VALKEY_HASH_2 = 22            # Valkey 9 (VALKEY magic)
 T_STREAM_LISTPACKS_4 = 26       # Redis 8.6 (RDB 13): stream with IDMP state
 T_STREAM_LISTPACKS_5 = 27       # Redis 8.8 (RDB 14): stream with NACK zones
 T_ARRAY = 28                    # Redis 8.8 (RDB 14): sparse array
+T_HASH_TMPL_LP = 29             # Redis 8.10 (RDB 15): template hash, listpack, self-contained
+T_HASH_TMPL_LP_REF = 30         #   listpack values, template from an opcode-242 record
+T_HASH_TMPL_ARRAY = 31          #   array of values, self-contained
+T_HASH_TMPL_ARRAY_REF = 32      #   array of values, template from an opcode-242 record
 
 # Module value sub-opcodes (rdb.h RDB_MODULE_OPCODE_*).
 MOD_EOF, MOD_SINT, MOD_UINT, MOD_FLOAT, MOD_DOUBLE, MOD_STRING = range(6)
@@ -83,22 +88,18 @@ VALKEY_TYPES = {code: (row.family, row.name) for code, row in _rt.VALKEY_TABLE.i
 REDIS_MAX_VERSION = 15     # 12: Redis 7.4 - 8.4, 13: 8.6, 14: 8.8, 15: 8.10 (see UNCONFIRMED)
 VALKEY_VERSIONS = (80,)    # VALKEY080 (Valkey 9.0/9.1)
 KEY_META_SINCE = 13        # Redis RDB version that has opcode 243 KEY_META
+HASH_TEMPLATE_SINCE = 15   # Redis RDB version that has opcode 242 HASH_TEMPLATE
 KNOWN_NEWER_REDIS = ()
 
 # Type bytes and opcodes a newer server writes whose layout could not be confirmed in
 # its source: refused by name. {(code, first RDB version): (what, server)}. Redis 8.10
-# (RDB 15) numbers hash templates 29-32 (and a template opcode 242) and GCRA 33, as
-# redis/librdb's defines.h says; the RDB 14 source tree has GCRA as 29, compiled only
-# with ENABLE_GCRA ("Hold GCRA out of the release"), so a 29 in an RDB 14 file comes
-# from such a build.
+# (RDB 15) numbers GCRA 33 (redis/librdb's defines.h: "Redis Ent ENABLE_GCRA only;
+# reserved, not parsed"); the RDB 14 source tree has GCRA as 29, compiled only with
+# ENABLE_GCRA ("Hold GCRA out of the release"), so a 29 in an RDB 14 file comes from
+# such a build. (RDB 15's 29-32 are hash templates: see kvencoding.hashtemplate.)
 UNCONFIRMED = {
     (29, 14): ("GCRA, an ENABLE_GCRA build of Redis 8.8", "redis"),
-    (29, 15): ("hash template, listpack, self-contained", "Redis 8.10"),
-    (30, 15): ("hash template, listpack, template reference", "Redis 8.10"),
-    (31, 15): ("hash template, array, self-contained", "Redis 8.10"),
-    (32, 15): ("hash template, array, template reference", "Redis 8.10"),
     (33, 15): ("GCRA", "Redis 8.10"),
-    (242, 15): ("hash template registry opcode", "Redis 8.10"),
 }
 # Valkey versions newer than this tool reads, refused by name.
 UNCONFIRMED_VALKEY = {81: "Valkey 9.2"}

@@ -132,6 +132,17 @@ _REDIS_ONLY = (
     RDBType(26, "T_STREAM_LISTPACKS_4", "stream-v4", _X, BY_VALUE, "stream", "stream", 13),
     RDBType(27, "T_STREAM_LISTPACKS_5", "stream-v5", _X, BY_VALUE, "stream", "stream", 14),
     RDBType(28, "T_ARRAY", "array", model.ARRAY, "sliced-array", "array", "array", 14),
+    # Redis 8.10 (RDB 15): hashes whose field names live in a template (an opcode-242
+    # record for the REF forms, inline for the self-contained ones DUMP writes). Read
+    # only: no Redis 8.10 server could check what the writer would produce.
+    RDBType(29, "T_HASH_TMPL_LP", "hash-template-listpack", _H, "template-listpack",
+            "hash_template", None, 15),
+    RDBType(30, "T_HASH_TMPL_LP_REF", "hash-template-listpack-ref", _H, "template-listpack",
+            "hash_template", None, 15),
+    RDBType(31, "T_HASH_TMPL_ARRAY", "hash-template-array", _H, "template-array",
+            "hash_template", None, 15),
+    RDBType(32, "T_HASH_TMPL_ARRAY_REF", "hash-template-array-ref", _H, "template-array",
+            "hash_template", None, 15),
 )
 
 _VALKEY_ONLY = (

@@ -126,6 +126,13 @@ class RDBReader:
         self.header = self._read_header()
         self.dialect = "valkey" if self.header.magic == "VALKEY" else "redis"
         self._types = op.type_table(self.dialect)
+        version = self.header.version
+        if self.dialect == "redis" and version < op.REDIS_MAX_VERSION:
+            # Types of Redis 8.6+ exist only from their RDB version on (a 29 in an RDB 14
+            # file is not a hash template: see opcodes.UNCONFIRMED).
+            self._types = {c: r for c, r in self._types.items()
+                           if c < op.T_STREAM_LISTPACKS_4 or r.since <= version}
+        self.hash_templates: dict = {}   # RDB 15: template id -> field names (opcode 242)
         self.strategy: ValueStrategy = strategy(self, big_strings=big_strings)
         self._value_readers = self.strategy.entries(self._types)
         self._started = False
@@ -362,6 +369,9 @@ class RDBReader:
             return model.SlotInfo(slot, size, exp, at, src.tell() - at)
         if t == op.OP_SLOT_IMPORT and self.dialect == "valkey":
             return self._read_slot_import(at)
+        if (t == op.OP_HASH_TEMPLATE and self.dialect == "redis"
+                and self.header.version >= op.HASH_TEMPLATE_SINCE):
+            return self._read_hash_template(at)
         newer = op.unconfirmed(t, self.header.version, self.dialect)
         if newer is not None:
             kind = "opcode" if t >= 240 else "type"
@@ -399,6 +409,21 @@ class RDBReader:
             cap.length("slot range start")
             cap.length("slot range end")
         return model.Opaque(op.OP_SLOT_IMPORT, "SLOT_IMPORT", cap.raw(), at, self.src.tell() - at)
+
+    def _read_hash_template(self, at: int) -> model.Opaque:
+        # librdb elementHashTemplate: id, field count, the field names (ascending).
+        from persistkit.kvencoding.hashtemplate import read_template_record
+
+        try:
+            tid, fields = read_template_record(self.src)
+        except FormatError as exc:
+            raise exc.with_context(file=self.name)
+        if tid in self.hash_templates:
+            raise self._err("duplicate hash template id", at, expected="each id once per file",
+                            found=str(tid))
+        self.hash_templates[tid] = fields
+        # raw: not the stored bytes (a REF key cannot be copied without its record anyway)
+        return model.Opaque(op.OP_HASH_TEMPLATE, "HASH_TEMPLATE", b"", at, self.src.tell() - at)
 
     def _read_module_aux(self, at: int) -> model.ModuleAux:
         cap = _Capture(self.strategy)

@@ -35,6 +35,7 @@ from persistkit.kvencoding.lengths import (ENC_INT32, ENC_LZF, read_i64, read_in
                                            read_scored_strings, read_string, read_string_raw,
                                            read_strings, skip_string, skip_strings)
 from persistkit.kvencoding import intset as _is
+from persistkit.kvencoding import hashtemplate as _ht
 from persistkit.kvencoding import rdbarray as _ra
 from persistkit.kvencoding import streamext as _sx
 from persistkit.kvencoding import listpack as _lp
@@ -925,6 +926,58 @@ class ValueStrategy:
                                             found=model.format_stream_id(p.id)))
                     break
         return nacked
+
+    # -- hash templates (Redis 8.10, RDB 15; kvencoding.hashtemplate has the layout)
+    def v_hash_template(self, rec: model.Record) -> None:
+        src = self.src
+        t = rec.rdb_type
+        packed = t in (_ht.T_TMPL_LP, _ht.T_TMPL_LP_REF)
+        rec.encoding = "template-listpack" if packed else "template-array"
+        at = src.tell()
+        layout = {}
+        if t in _ht.REF_TYPES:
+            registry = self.reader.hash_templates
+            if packed:
+                blob, base, compressed = self._read_blob("template hash listpack")
+                layout["compressed"] = compressed
+                self._lzf = compressed
+                items = self._decode_blob(_blobs.listpack, blob, base)
+                if items is None:
+                    return  # the problem is recorded (recover mode)
+                try:
+                    fields = _ht.lookup(registry, _ht.first_id(items, base, ref=True), base)
+                    tid, values = _ht.values_from_listpack(items, len(fields), base, ref=True)
+                except FormatError as exc:
+                    self._problem(exc)
+                    return
+            else:
+                tid = read_length(src, "hash template id")
+                # the value count comes from the template: without it there is no framing
+                fields = _ht.lookup(registry, tid, at)
+                values = [read_string(src, "template hash value") for _ in fields]
+        else:
+            fmt, fields = _ht.read_inline_fields(src)
+            layout["fields_fmt"] = fmt
+            if packed:
+                blob, base, compressed = self._read_blob("template hash values listpack")
+                layout["compressed"] = compressed
+                self._lzf = compressed
+                items = self._decode_blob(_blobs.listpack, blob, base)
+                if items is None:
+                    return
+                try:
+                    tid, values = _ht.values_from_listpack(items, len(fields), base, ref=False)
+                except FormatError as exc:
+                    self._problem(exc)
+                    return
+            else:
+                tid = None
+                values = [read_string(src, "template hash value") for _ in fields]
+        layout["template_id"] = tid
+        rec.layout = layout
+        rec.size_hint = len(fields)
+        if self.decode:
+            rec.value = self._collected(list(zip(fields, values)))
 
     # -- arrays
     def v_array(self, rec: model.Record) -> None:

@@ -17,6 +17,11 @@ multi-million-key files: 8 bytes a key, see ``dedup.KeyRepeatFinder``); a repeat
 hash is confirmed by a second, framing-only walk, whose report names the key and
 the offset of its first record.
 
+With the compiled accelerator, key records the compiled scan is certain about are
+walked by it (``fastscan``: deep checks for ``verify``, the decode=False checks for
+``--quick``) and everything else by the exact reader, so the report -- problems,
+offsets, keys, stats -- is the same on both paths (tests/test_accel_rdbscan.py).
+
 This module checks RDB content only; ``persistkit.checks.verify_path`` decides by
 content whether an input is an RDB or an AOF (a single-file hybrid AOF is an RDB
 followed by RESP: ``stats["trailing_resp"]`` says so) and dispatches.
