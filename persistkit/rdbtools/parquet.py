@@ -172,15 +172,14 @@ def _value(rec, materialized):
 def export_parquet(path, out: BinaryIO, *, db: Optional[int] = None, match: Optional[str] = None,
                    type_: Optional[str] = None, progress=None) -> dict:
     """Write the keys of the RDB at ``path`` to ``out`` as Parquet (schema above)."""
-    import fnmatch
-
+    from persistkit.kvencoding.glob import key_matcher
     from persistkit.rdbtools import model
     from persistkit.rdbtools.memory.estimate import estimate
     from persistkit.rdbtools.memory.scan import open_reader
     from persistkit.rdbtools.reader import BigString
 
     require_pyarrow()
-    pattern = match.encode() if isinstance(match, str) else match
+    matches = key_matcher(match)  # Redis glob, as every --match
     rows = _Rows(out, _schemas()[0])
     c = rows.cols
     reader, closer = open_reader(path)
@@ -198,7 +197,7 @@ def export_parquet(path, out: BinaryIO, *, db: Optional[int] = None, match: Opti
                 continue
             rec = item
             keep = ((db is None or rec.db == db) and (type_ is None or rec.type == type_)
-                    and (pattern is None or fnmatch.fnmatchcase(rec.key, pattern)))
+                    and (matches is None or matches(rec.key)))
             if not keep:
                 continue
             value = rec.value
