@@ -401,3 +401,24 @@ def test_unknown_versions_stay_on_the_exact_reader():
     assert fastscan.compiled(Header(magic="VALKEY", version=81, offset=0, length=9)) is None
     if rdbscan is not None and not accel.forced():
         assert fastscan.compiled(Header(magic="REDIS", version=12, offset=0, length=9)) is not None
+
+
+@needs_compiled
+def test_repeated_keys_on_standard_input(tmp_path):
+    # an input read once: the exact hash -> offset dict, reported as the keys come
+    data = _dump_bytes()
+    recs = _records(data)
+    b = bytearray(data)
+    at = recs[-1].offset
+    same_db = [r for r in recs[:-1] if r.db == recs[-1].db]
+    for r in (same_db[0], same_db[-1]):
+        b[at:at] = data[r.offset:r.offset + r.length]
+    b[-8:] = crc64(bytes(b[:-8])).to_bytes(8, "little")
+    docs = []
+    for pure in (True, False):
+        with accel.forced_pure(pure):
+            for quick in (False, True):
+                rep = verify_rdb("-", stream=io.BufferedReader(io.BytesIO(bytes(b))), quick=quick)
+                docs.append(json.dumps(rep.as_dict()))
+    assert docs[0] == docs[2] and docs[1] == docs[3]
+    assert sum(p["code"] == "duplicate-key" for p in json.loads(docs[0])["problems"]) == 2

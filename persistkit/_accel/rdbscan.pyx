@@ -281,6 +281,8 @@ cdef class Scanner:
     cdef public long long streamed   # records accepted by stream_record/confirm_record
     cdef object confirm_set          # key hashes to hand over (verify's confirming walk)
     cdef public list hits            # (hash, key, db, offset) of those records
+    cdef dict exact_keys             # hash -> first offset (input read once: stdin)
+    cdef public list repeats         # (key, db, offset, first offset) of repeated keys
     cdef bint confirm_pending
     cdef Py_ssize_t window_max
     cdef Py_ssize_t dedup_exact_max
@@ -343,7 +345,7 @@ cdef class Scanner:
     def __init__(self, *, bint deep, int version, KeyFilter keyfilter=None, bint stats=False,
                  int top=0, overhead=None, long long key_overhead=0, int64_t now_ms=0,
                  Py_ssize_t window_max=WINDOW_MAX, Py_ssize_t dedup_exact_max=DEDUP_EXACT_MAX,
-                 confirm=None):
+                 confirm=None, dict exact_keys=None):
         cdef int i
         self.deep = deep
         self.version = version
@@ -362,6 +364,8 @@ cdef class Scanner:
         self.streamed = 0
         self.confirm_set = confirm
         self.hits = []
+        self.exact_keys = exact_keys
+        self.repeats = []
         self.scratch_cap = 1 << 16
         self.scratch = <unsigned char*>malloc(self.scratch_cap)
         self.keybuf_cap = 1 << 12
@@ -1152,12 +1156,20 @@ cdef class Scanner:
         if self.has_expire:
             self.expires += 1
         self.last_offset = self.rec_at
-        if self.keyfilter is not None or self.confirm_set is not None:
+        if self.keyfilter is not None or self.confirm_set is not None or self.exact_keys is not None:
             h = _Py_HashBytes(self.keybuf, self.klen)
             if self.db:
                 h = <int64_t>((<uint64_t>h) ^ ((<uint64_t>self.db) * MIX))
             if self.keyfilter is not None:
                 self.keyfilter.add_c(h)
+            if self.exact_keys is not None:
+                # verify's exact dict for an input that cannot be walked twice
+                first = self.exact_keys.get(h)
+                if first is None:
+                    self.exact_keys[h] = self.rec_at
+                else:
+                    self.repeats.append(((<const char*>self.keybuf)[:self.klen], self.db,
+                                         self.rec_at, first))
             if self.confirm_set is not None and h in self.confirm_set:
                 self.hits.append((h, (<const char*>self.keybuf)[:self.klen], self.db, self.rec_at))
         if not self.stats:

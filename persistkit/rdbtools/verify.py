@@ -99,7 +99,7 @@ def _verify_source(src: ByteSource, report: VerifyReport, quick: bool, progress:
     stats["version"] = reader.header.version
     # Keys: compact hashes (+ a second walk for repeats) when the input can be read
     # again, else an exact hash -> offset dict (standard input).
-    scan_mod = fastscan.compiled(reader.header) if reopen is not None else None
+    scan_mod = fastscan.compiled(reader.header)
     if reopen is None:
         keys = None
     elif scan_mod is not None:
@@ -110,7 +110,9 @@ def _verify_source(src: ByteSource, report: VerifyReport, quick: bool, progress:
     try:
         if scan_mod is not None:
             scanner = scan_mod.Scanner(deep=not quick, version=reader.header.version,
-                                       keyfilter=keys, **fastscan.scanner_options())
+                                       keyfilter=keys,
+                                       exact_keys=tally.exact if keys is None else None,
+                                       **fastscan.scanner_options())
             fastscan.walk(reader, src, scanner, tally.item, tally.scanned)
         else:
             for item in reader:
@@ -234,6 +236,9 @@ class _Tally:
             d["keys"] += n
             d["expires"] += scanner.expires
             self.last_key_offset = scanner.last_offset
+            for key, db, offset, first in scanner.repeats:
+                _duplicate_key(self.report, self.name, _Seen(key, db, offset), first)
+            scanner.repeats.clear()
             scanner.reset_stats()
         if self.progress is not None:
             at = self.src.tell()
