@@ -61,6 +61,11 @@ def markdown(report: dict, cmd: list[str], wall: float, load_start: str) -> str:
              f"{r['cow_bytes'] / 1e6:.1f}", "yes" if r.get("child_held") else "no"] for r in report["cow"]]
     out += ["### Copy-on-write of a BGSAVE against the fraction of keys rewritten while the child runs", "",
             H.md_table(["server", "rewritten", "keys", "rdb_last_cow_size MB", "child held"], rows), ""]
+    if report.get("bases"):
+        rows = [[b["server"], b["base"], _n(b["keys"]), f"{(b.get('base_bytes') or 0) / 1e6:.2f} MB",
+                 _s(b.get("rewrite_s")), _s(b.get("load_s"))] for b in report["bases"]]
+        out += ["### AOF base formats on the same keys (BGREWRITEAOF, then a fresh server loads it)", "",
+                H.md_table(["server", "base", "keys", "base size", "BGREWRITEAOF", "load"], rows), ""]
     inc = report.get("incremental") or {}
     if inc:
         rows = [[f"{r['value_bytes']:,}", f"{r['record_bytes']:,.0f}", r["metadata_bytes"],

@@ -46,8 +46,8 @@ def register(main) -> None:
         if bad or not modes:
             raise UsageProblem(f"--modes: unknown mode {', '.join(bad) or '(none)'} ({', '.join(servers.MODES)})")
         plan = runner.quick_plan(seed) if quick else runner.full_plan(seed)
-        plan = replace(runner.scaled(plan, scale), servers=kinds, modes=modes,
-                       loss=replace(plan.loss, trace=not no_power_cut))
+        plan = runner.scaled(plan, scale)
+        plan = replace(plan, servers=kinds, modes=modes, loss=replace(plan.loss, trace=not no_power_cut))
 
         # SIGTERM cleans up like Ctrl-C: the runner kills its servers in ``finally``
         def _term(signum, frame):

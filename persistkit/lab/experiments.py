@@ -471,11 +471,47 @@ def latency_and_cow(kind: str, lat: LatencyPlan, cow: "CowPlan", work: Path, pro
         out["fork_usec"] = fork_us
         out["rdb_bytes"] = (data / "dump.rdb").stat().st_size if (data / "dump.rdb").exists() else None
         out["cow"] = cow_series(kind, srv, c, ctl, wl, lat.keys, lat.value_size, cow, say)
+        out["bases"] = rewrite_bases(kind, ctl, data, work, lat.keys, lat.timeout, say)
         c.close()
         ctl.close()
     finally:
         srv.kill9()
     return out
+
+
+def rewrite_bases(kind: str, ctl: RespClient, data: Path, work: Path, keys: int, timeout: float, say) -> list[dict]:
+    """The same keyspace rewritten twice by BGREWRITEAOF, as an RDB preamble and as
+    commands, each loaded by a fresh server: the base size, rewrite time and load time
+    of the two formats on identical data (the loss runs' bases differ in size)."""
+    out = []
+    for preamble in ("yes", "no"):
+        label = "rdb-preamble" if preamble == "yes" else "commands"
+        say(f"{kind}: AOF base as {label}")
+        ctl.call("CONFIG", "SET", "aof-use-rdb-preamble", preamble)
+        t0 = time.perf_counter()
+        ctl.call("BGREWRITEAOF")
+        wait_until(lambda: _rewrite_done(ctl), timeout, what="the AOF rewrite to finish")
+        rewrite_s = time.perf_counter() - t0
+        copy = work / f"base-{label}"
+        shutil.copytree(data / "appendonlydir", copy / "appendonlydir")
+        base = next((f for f in folder_bytes(copy) if ".base." in f), None)
+        settings = {**servers.mode_settings("hybrid" if preamble == "yes" else "aof-always", 1)}
+        r = recover_keys(kind, copy, settings)
+        out.append({"server": kind, "base": label, "keys": keys, "rewrite_s": rewrite_s,
+                    "base_bytes": folder_bytes(copy).get(base) if base else None,
+                    "load_s": r["load_s"], "keys_loaded": r["keys"]})
+    return out
+
+
+def recover_keys(kind: str, folder: Path, settings: dict) -> dict:
+    """Start a server on ``folder``: its logged load time and its key count."""
+    srv = servers.start_server(kind, folder, settings)
+    try:
+        with RespClient(srv.port) as c:
+            n = c.call("DBSIZE")
+        return {"load_s": srv.load_seconds(), "keys": n}
+    finally:
+        srv.kill9()
 
 
 # ---------------------------------------------------------------------------------------

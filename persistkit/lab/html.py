@@ -65,6 +65,9 @@ def render(report: dict) -> str:
             ("rewrite_in_flight_at_crash", "crash during a rewrite"),
             ("writes_per_s", "writes/s")]),
         ("Recovery time and file sizes", "recovery.png", None, None),
+        ("AOF base formats on the same keys: RDB preamble against commands", None, "bases", [
+            ("server", "server"), ("base", "base"), ("keys", "keys"), ("base_bytes", "base (bytes)"),
+            ("rewrite_s", "BGREWRITEAOF (s)"), ("load_s", "load (s)"), ("keys_loaded", "keys loaded")]),
         ("Write latency during SAVE and BGSAVE", "latency.png", "latency", [
             ("server", "server"), ("during", "during"), ("p50_ms", "p50 (ms)"), ("p99_ms", "p99 (ms)"),
             ("max_ms", "max (ms)"), ("samples", "samples")]),

@@ -138,7 +138,7 @@ def checks(runs: list[dict], servers: list[str]) -> list[dict]:
     return out
 
 
-def verdicts(runs: list[dict], latency: list[dict], settings: dict) -> list[str]:
+def verdicts(runs: list[dict], latency: list[dict], settings: dict, bases: list[dict] = ()) -> list[str]:
     """The three pieces of advice, each restated with what was measured."""
     out = []
     save_s = settings.get("save_seconds")
@@ -148,20 +148,22 @@ def verdicts(runs: list[dict], latency: list[dict], settings: dict) -> list[str]
 
     if any(r["mode"] == "hybrid" for r in runs):
         def hybrid(s):
-            h, a = _row(runs, s, "hybrid"), _row(runs, s, "aof-always")
+            h = _row(runs, s, "hybrid")
             text = (f"lost {h['lost_at_kill9']:,} of {h['acked_writes']:,} acknowledged writes at kill -9 and "
-                    f"{_fmt_lost(h['lost_at_power_cut'])} at a power cut, recovered in {_secs(h['recovery_s'])}")
-            if a and h.get("recovery_us_per_write") is not None and a.get("recovery_us_per_write") is not None:
-                hu, au = h["recovery_us_per_write"], a["recovery_us_per_write"]
-                text += (f"; per acknowledged write it loaded in {hu:.1f} µs against {au:.1f} µs for a plain AOF "
-                         f"with the same fsync ({'faster' if hu < au else 'not faster'}) from "
-                         f"{h['files_bytes_per_write']:.0f} against {a['files_bytes_per_write']:.0f} bytes of files")
+                    f"{_fmt_lost(h['lost_at_power_cut'])} at a power cut")
+            rdb_base = next((b for b in bases if b["server"] == s and b["base"] == "rdb-preamble"), None)
+            cmd_base = next((b for b in bases if b["server"] == s and b["base"] == "commands"), None)
+            if rdb_base and cmd_base and rdb_base["load_s"] and cmd_base["load_s"] and cmd_base["base_bytes"]:
+                ratio = cmd_base["load_s"] / rdb_base["load_s"]
+                text += (f"; on the same {rdb_base['keys']:,} keys its RDB-preamble base was "
+                         f"{100 * (1 - rdb_base['base_bytes'] / cmd_base['base_bytes']):.0f} % smaller than a command "
+                         f"base and loaded in {_secs(rdb_base['load_s'])} against {_secs(cmd_base['load_s'])} "
+                         + (f"({ratio:.1f}x faster)" if ratio >= 1 else f"({1 / ratio:.1f}x slower)"))
             return text
         out.append("Hybrid (RDB-preamble AOF with appendfsync always) when nothing may be lost: " + per_server(hybrid)
-                   + ". Nothing acknowledged is lost because every write is fsynced before its reply; how much "
-                   "the preamble speeds up loading depends on how much of the data sits in the base (here: the "
-                   "writes before the rewrite) and on how fast the server decodes an RDB compared with replaying "
-                   "commands.")
+                   + ". Nothing acknowledged is lost because every write is fsynced before its reply; the preamble "
+                   "makes the rewritten base smaller, and faster to load where the server decodes an RDB faster "
+                   "than it replays commands.")
     if any(r["mode"] == "rdb" for r in runs):
         def rdb(s):
             r = _row(runs, s, "rdb")

@@ -98,7 +98,7 @@ def run_lab(plan: LabPlan, progress: Optional[Progress] = None, *, workroot: Opt
     started = time.time()
     load_start = list(os.getloadavg())
     tmp = Path(tempfile.mkdtemp(prefix="persistkit-lab-", dir=workroot))
-    runs, latency, cow, datasets = [], [], [], {}
+    runs, latency, cow, bases, datasets = [], [], [], [], {}
     tracing = plan.loss.trace and servers.strace_usable()
     if plan.loss.trace and not tracing:
         notes.append("strace is not usable here (missing, or ptrace not permitted): the power-cut losses "
@@ -145,6 +145,7 @@ def run_lab(plan: LabPlan, progress: Optional[Progress] = None, *, workroot: Opt
             lc["elapsed_s"] = round(time.perf_counter() - t0, 2)
             latency += lc.pop("latency")
             cow += lc.pop("cow")
+            bases += lc.pop("bases")
             datasets[kind] = lc
             progress.on_step()
         inc = {}
@@ -155,7 +156,7 @@ def run_lab(plan: LabPlan, progress: Optional[Progress] = None, *, workroot: Opt
     finally:
         servers.kill_all()
         shutil.rmtree(tmp, ignore_errors=True)
-    return assemble(plan, kinds, runs, latency, cow, datasets, inc, notes, started, load_start)
+    return assemble(plan, kinds, runs, latency, cow, bases, datasets, inc, notes, started, load_start)
 
 
 def _cow_per_key(cow: list[dict]) -> dict:
@@ -181,12 +182,12 @@ def _versions(kinds) -> dict:
     return out
 
 
-def assemble(plan, kinds, runs, latency, cow, datasets, inc, notes, started, load_start) -> dict:
+def assemble(plan, kinds, runs, latency, cow, bases, datasets, inc, notes, started, load_start) -> dict:
     settings = {"modes": list(plan.modes), "save_seconds": plan.loss.save_seconds, "scale": plan.scale,
                 "loss": asdict(plan.loss), "latency": asdict(plan.latency), "cow": asdict(plan.cow),
                 "mode_settings": {m: servers.mode_settings(m, plan.loss.save_seconds) for m in plan.modes}}
     checks = rep.checks(runs, kinds)
-    verdicts = rep.verdicts(runs, latency, settings)
+    verdicts = rep.verdicts(runs, latency, settings, bases)
     fork = [{"server": k, "fork_usec": d.get("fork_usec"), "keys": d.get("keys"), "used_memory": d.get("used_memory")}
             for k, d in datasets.items()]
     rewrite = [{"server": r["server"], "mode": r["mode"], "rewrite_s": r["rewrite_s"]} for r in runs
@@ -224,6 +225,7 @@ def assemble(plan, kinds, runs, latency, cow, datasets, inc, notes, started, loa
         "latency": rep.public_rows(latency, rep.LATENCY_KEYS),
         "fork": fork,
         "rewrite": rewrite,
+        "bases": bases,
         "datasets": datasets,
         "incremental": inc,
         "checks": checks,

@@ -66,6 +66,18 @@ def cow_table(report: dict) -> Table:
     return t
 
 
+def bases_table(report: dict) -> Table:
+    t = Table(title="AOF base formats on the same keys (BGREWRITEAOF, then a fresh server loads it)",
+              title_justify="left")
+    for col, just in (("server", "left"), ("base", "left"), ("keys", "right"), ("size", "right"),
+                      ("rewrite", "right"), ("load", "right")):
+        t.add_column(col, justify=just)
+    for b in report.get("bases", []):
+        t.add_row(b["server"], b["base"], _n(b["keys"]), _mb(b.get("base_bytes")), _s(b.get("rewrite_s")),
+                  _s(b.get("load_s")))
+    return t
+
+
 def incremental_table(report: dict) -> Table:
     inc = report.get("incremental") or {}
     t = Table(title="Incremental snapshots: metadata per changed key against the record size",
@@ -86,6 +98,8 @@ def render_report(report: dict, console: Console) -> None:
         console.print(latency_table(report))
     if report.get("cow"):
         console.print(cow_table(report))
+    if report.get("bases"):
+        console.print(bases_table(report))
     if report.get("incremental"):
         console.print(incremental_table(report))
     console.print("[bold]Checks[/bold]")
