@@ -78,7 +78,8 @@ SOME = [b"[!a]*", b"\\*", b"[a-]", b"[abc", b"[\x80-\xff]*", b"user:?"]
 
 
 def test_every_match_option_is_redis_glob(keyed_server, tmp_path):
-    """RDB export, AOF export, convert and replay --skip select the keys KEYS lists."""
+    """RDB export (jsonl and parquet), AOF export, convert and replay --skip select the
+    keys KEYS lists."""
     r = keyed_server.client()
     r.save()
     dump = keyed_server.workdir / "dump.rdb"
@@ -99,6 +100,12 @@ def test_every_match_option_is_redis_glob(keyed_server, tmp_path):
         from persistkit.rdbtools.reader import iter_keys
 
         assert {rec.key for rec in iter_keys(str(out))} == want, pattern
+        pq = tmp_path / "keys.parquet"
+        got = _run("export", str(dump), "--format", "parquet", "-o", str(pq), "--match", arg)
+        assert got.returncode == 0, got.stderr
+        import pyarrow.parquet as papq
+
+        assert set(papq.read_table(pq).column("key").to_pylist()) == want, pattern
         from persistkit.recovery.replay import SkipRule
 
         rule = SkipRule.parse("SET " + arg)
