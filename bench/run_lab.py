@@ -80,6 +80,9 @@ def markdown(report: dict, cmd: list[str], wall: float, load_start: str) -> str:
     out += ["### Checks", ""]
     out += [f"- **{'holds' if c['holds'] else 'does not hold' if c['holds'] is False else 'not measured'}**: "
             f"{c['claim']} ({c['detail']})" for c in report["checks"]]
+    if report.get("durability_findings"):
+        out += ["", "### Name changes the servers never made durable (from their traced timelines)", ""]
+        out += [f"- {f}" for f in report["durability_findings"]]
     out += ["", "### Verdicts (as the lab printed them)", ""] + [f"- {v}" for v in report["verdicts"]]
     return "\n".join(out) + "\n"
 

@@ -365,3 +365,19 @@ def test_snapshot_watch_waits_out_a_snapshot_of_the_preload():
     assert not w.finished(p(False, 100, "err"))  # a failed one does not count
     assert not w.finished(p(True, 100))
     assert w.finished(p(False, 105))
+
+
+def test_name_changes_never_synced_are_found_and_temp_files_ignored():
+    from persistkit.lab.timeline import unsynced_name_changes
+
+    root = "/srv/d"
+    events = [ev(1.0, MKDIR, f"{root}/aofdir"), ev(1.1, CREATE, f"{root}/aofdir/m"), ev(1.2, FSYNC, f"{root}/aofdir"),
+              ev(2.0, CREATE, f"{root}/temp-1.aof"), ev(3.0, SYNC)]
+    found = [(u["op"], u["path"]) for u in unsynced_name_changes(events, root)]
+    assert found == [("mkdir", "aofdir"), ("name", "temp-1.aof")]   # the lab's SYNC does not count
+    runs = [{"server": "redis", "mode": m, "unsynced_name_changes": [
+        {"op": "mkdir", "path": "aofdir", "at": 1.0}, {"op": "name", "path": "temp-1.aof", "at": 2.0}]}
+        for m in ("aof-always", "hybrid")]
+    assert rep.durability_findings(runs) == [
+        "redis created the folder aofdir and never fsynced the folder holding it (modes: aof-always, hybrid): "
+        "a power cut before anything else syncs that folder could undo it"]

@@ -22,7 +22,7 @@ from typing import Callable, Optional
 
 from . import servers
 from .client import ReplyError, RespClient, ServerGone, wait_until
-from .timeline import SYNC, FsEvent, build_post_cut, read_trace, sync_tree
+from .timeline import SYNC, FsEvent, build_post_cut, read_trace, sync_tree, unsynced_name_changes
 from .workload import Workload, parse_write_key
 
 Progress = Optional[Callable[[str], None]]
@@ -304,6 +304,8 @@ def loss_run(kind: str, mode: str, plan: LossPlan, work: Path, progress: Progres
     if tracing:
         say(f"{kind} {mode}: rebuilding the files of a power cut")
         events = read_trace(trace, str(data), cwd=str(data))
+        # what the server itself never made durable (the lab's own sync left out)
+        row["unsynced_name_changes"] = unsynced_name_changes(events, str(data))
         events.append(FsEvent(sync_start, sync_end, 0, SYNC))
         events.sort(key=lambda e: e.start)
         cut_dir = work / "after-power-cut"

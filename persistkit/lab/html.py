@@ -54,6 +54,11 @@ def render(report: dict) -> str:
         parts.append(f"<li><b class={cls}>{word}</b>: {escape(c['claim'])}<br>"
                      f"<span class=small>{escape(c['detail'])}</span></li>")
     parts.append("</ul>")
+    findings = report.get("durability_findings") or []
+    if findings:
+        parts.append("<h2>Name changes the servers never made durable</h2><ul>")
+        parts += [f"<li>{escape(f)}</li>" for f in findings]
+        parts.append("</ul>")
     plots = set(report.get("plots", []))
     sections = [
         ("Acknowledged writes lost", "loss.png", "runs", [

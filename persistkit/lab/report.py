@@ -13,6 +13,7 @@ Schema (keys other tools may rely on; everything else is extra):
 
 from __future__ import annotations
 
+import os
 from typing import Optional
 
 SCHEMA_VERSION = 1
@@ -196,6 +197,21 @@ def verdicts(runs: list[dict], latency: list[dict], settings: dict, bases: list[
                     f"{bg['max_ms']:.1f} ms during BGSAVE, p99 {none['p99_ms']:.2f} ms with nothing running")
         out.append("SAVE blocks, BGSAVE does not: " + per_server(blocking) + ".")
     return out
+
+
+def durability_findings(runs: list[dict]) -> list[str]:
+    """Name changes a server never made durable itself (from its traced timeline, the lab's
+    own sync left out), temp files aside: under strict POSIX a power cut could undo them."""
+    seen: dict[tuple, list[str]] = {}
+    for r in runs:
+        for u in r.get("unsynced_name_changes") or []:
+            if os.path.basename(u["path"]).startswith("temp-"):
+                continue
+            seen.setdefault((r["server"], u["op"], u["path"]), []).append(r["mode"])
+    words = {"mkdir": "created the folder", "name": "created or renamed", "remove": "removed"}
+    return [f"{server} {words.get(op, op)} {path} and never fsynced the folder holding it "
+            f"(modes: {', '.join(modes)}): a power cut before anything else syncs that folder could undo it"
+            for (server, op, path), modes in sorted(seen.items())]
 
 
 def public_rows(rows: list[dict], keys: tuple) -> list[dict]:

@@ -229,6 +229,7 @@ def assemble(plan, kinds, runs, latency, cow, bases, datasets, inc, notes, start
         "datasets": datasets,
         "incremental": inc,
         "checks": checks,
+        "durability_findings": rep.durability_findings(runs),
         "verdicts": verdicts,
         "notes": notes,
         "plots": [],

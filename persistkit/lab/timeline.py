@@ -440,6 +440,16 @@ class FsModel:
                 out[os.path.relpath(path, self.root)] = obj
         return out
 
+    def never_synced(self) -> list[dict]:
+        """Name changes no fsync of their folder ever made durable (after the whole
+        timeline): what a power cut at the very end could still undo."""
+        out = []
+        for op in self.pending:
+            rel = os.path.relpath(op.path, self.root)
+            kind = "remove" if op.obj is None else ("mkdir" if op.obj.is_dir else "name")
+            out.append({"op": kind, "path": rel, "at": op.done})
+        return out
+
     def durable_dirs(self) -> list[str]:
         return sorted(os.path.relpath(p, self.root) for p, o in self.durable.items()
                       if o.is_dir and p != self.root)
@@ -513,6 +523,15 @@ def build_post_cut(events: list[FsEvent], cut: float, src_root: str, dst_root: s
     vanished = sorted(rel for rel in end_path_of.values() if rel not in files and rel not in missing)
     forks = {e.child: e.start for e in events if e.kind == FORK}
     return PostCut(cut, files, dropped, missing, vanished, creators, synced_at, forks)
+
+
+def unsynced_name_changes(events: list[FsEvent], root: str) -> list[dict]:
+    """The server's own name changes that it never made durable (``never_synced`` of a
+    replay of its events alone)."""
+    model = FsModel(root)
+    model.load([e for e in events if e.kind != SYNC])
+    model.advance(float("inf"))
+    return model.never_synced()
 
 
 def scan_initial(root: str) -> dict[str, int]:

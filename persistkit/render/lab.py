@@ -106,6 +106,11 @@ def render_report(report: dict, console: Console) -> None:
     for c in report.get("checks", []):
         mark = {True: "[green]holds[/green]", False: "[red]does not hold[/red]", None: "[dim]not measured[/dim]"}[c["holds"]]
         console.print(f"  {mark}: {c['claim']}\n    [dim]{c['detail']}[/dim]")
+    findings = report.get("durability_findings") or []
+    if findings:
+        console.print("[bold]Name changes the servers never made durable[/bold]")
+        for f in findings:
+            console.print(f"  {f}")
     console.print("[bold]Verdicts[/bold]")
     for v in report.get("verdicts", []):
         console.print(f"  • {v}")
