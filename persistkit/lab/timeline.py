@@ -253,7 +253,7 @@ class FileObj:
     synced: int = 0               # bytes durable
     creator: int = 0              # pid that created it (a snapshot child for dump.rdb)
     synced_at: float = 0.0        # entry time of the fsync that made ``synced`` durable
-    # first and last name it had (for diagnostics)
+    # every name it had, in order (for diagnostics)
     names: list[str] = field(default_factory=list)
 
 
