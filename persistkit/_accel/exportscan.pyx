@@ -223,12 +223,35 @@ cdef inline Py_ssize_t utf8_seq(const unsigned char* s, Py_ssize_t n) noexcept n
 
 
 
+cdef uint64_t ONES = 0x0101010101010101ULL
+cdef uint64_t HIGHS = 0x8080808080808080ULL
+
+
+cdef inline uint64_t swar_zero(uint64_t v) noexcept nogil:
+    """Non-zero when one of the eight bytes of ``v`` is 0."""
+    return (v - ONES) & ~v & HIGHS
+
+
+cdef inline bint swar_special(uint64_t w) noexcept nogil:
+    """True when one of the eight bytes of ``w`` is not a plain printable ASCII byte of
+    BYTE_CLASS 0: below 0x20, 0x7F and above, a quote or a backslash."""
+    return ((w - ONES * 0x20) & ~w & HIGHS) != 0 or (w & HIGHS) != 0 \
+        or swar_zero(w ^ (ONES * 0x22)) != 0 or swar_zero(w ^ (ONES * 0x5C)) != 0 \
+        or swar_zero(w ^ (ONES * 0x7F)) != 0
+
+
 cdef inline bint text_ok(const unsigned char* s, Py_ssize_t n) noexcept nogil:
     """True when ``s`` is a JSON-string BSTR (see the module docstring)."""
     cdef Py_ssize_t i = 0
     cdef Py_ssize_t w
     cdef unsigned char k
+    cdef uint64_t word
     while i < n:
+        if i + 8 <= n:
+            memcpy(&word, s + i, 8)
+            if not swar_special(word):
+                i += 8
+                continue
         k = BYTE_CLASS[s[i]]
         if k == 0 or k == 2:
             i += 1
@@ -263,12 +286,29 @@ cdef int put_bstr(Buf* b, const unsigned char* s, Py_ssize_t n) except -1:
     cdef unsigned char* o
     cdef unsigned char c, c1, k
     cdef Py_ssize_t w
+    cdef uint64_t word
     if b.n + 2 * n + 16 > b.cap:
         buf_grow(b, 2 * n + 16)
     o = b.p + b.n
     o[0] = 0x22
     o += 1
     while i < n:
+        if i + 8 <= n:
+            # eight plain bytes at a time
+            memcpy(&word, s + i, 8)
+            if not swar_special(word):
+                memcpy(o, &word, 8)
+                o += 8
+                i += 8
+                continue
+        elif n >= 8:
+            # the last bytes: the final eight (overlapping what is already checked)
+            memcpy(&word, s + n - 8, 8)
+            if not swar_special(word):
+                memcpy(o, s + i, n - i)
+                o += n - i
+                i = n
+                break
         c = s[i]
         k = BYTE_CLASS[c]
         if k == 0:
