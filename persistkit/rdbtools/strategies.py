@@ -43,7 +43,7 @@ from persistkit.kvencoding import streamnode as _sn
 from persistkit.kvencoding import ziplist as _zl
 from persistkit.kvencoding import zipmap as _zm
 from persistkit.kvencoding.modvalue import read_module_opcodes
-from persistkit.kvencoding.numbers import canonical_int
+from persistkit.kvencoding.numbers import canonical_int, read_text_double
 from persistkit.kvencoding.source import ByteSource
 from persistkit.rdbtools import model
 from persistkit.rdbtools import opcodes as op
@@ -173,25 +173,9 @@ class ValueStrategy:
                         expected="INT8, INT16, INT32 or LZF (0-3)", found=f"encoding {n}")
 
     def _read_score_text(self) -> float:
-        """Old ZSET (type 3) score: 1-byte length then ASCII (rdbLoadDoubleValue)."""
-        src = self.src
-        at = src.base + src.pos
-        if src.pos >= len(src.buf):
-            src.need(1, "score length")
-        n = src.buf[src.pos]
-        src.pos += 1
-        if n == 253:
-            return float("nan")
-        if n == 254:
-            return float("inf")
-        if n == 255:
-            return float("-inf")
-        text = src.read(n, "score")
-        try:
-            return float(text)
-        except ValueError:
-            raise self._err("bad score text", at, expected="a decimal double",
-                            found=repr(text[:40])) from None
+        """Old ZSET (type 3) score: 1-byte length (253/254/255: NaN/+inf/-inf) then ASCII
+        (rdbLoadDoubleValue), through the one codec in kvencoding.numbers."""
+        return read_text_double(self.src, "zset score")
 
     def _module_body(self, cap: "_Capture", what: str) -> int:
         """Walk module opcodes to their EOF (kvencoding.modvalue); returns how many."""
