@@ -152,11 +152,28 @@ def plot_recovery(report: dict, out_dir: str) -> Optional[str]:
     if not runs:
         return None
     plt = _plt()
-    fig, axes = plt.subplots(1, 2)
+    bases = report.get("bases") or []
+    fig, axes = plt.subplots(1, 3 if bases else 2)
     servers, modes = _servers(runs), _modes(runs)
     width = 0.8 / max(1, len(servers))
-    for ax, key, label, scale in ((axes[0], "recovery_s", "recovery (load) time (s)", 1.0),
-                                  (axes[1], "files_bytes", "files on disk at the crash (MB)", 1e-6)):
+    if bases:
+        ax = axes[2]
+        formats = ("rdb-preamble", "commands")
+        for i, s in enumerate(_servers(bases)):
+            xs, ys = [], []
+            for j, f in enumerate(formats):
+                b = next((b for b in bases if b["server"] == s and b["base"] == f), None)
+                if b and b.get("load_s") is not None:
+                    xs.append(j + (i - (len(_servers(bases)) - 1) / 2) * width)
+                    ys.append(b["load_s"])
+            ax.bar(xs, ys, width, color=COLORS[s], label=s)
+        ax.set_xticks(range(len(formats)))
+        ax.set_xticklabels(["RDB preamble", "commands"], fontsize=8)
+        keys = bases[0].get("keys")
+        ax.set_title(f"AOF base load (s), {keys:,} keys", fontsize=10)
+        ax.grid(axis="y", alpha=0.3)
+    for ax, key, label, scale in ((axes[0], "recovery_s", "recovery after the crash (s)", 1.0),
+                                  (axes[1], "files_bytes", "files at the crash (MB)", 1e-6)):
         for i, s in enumerate(servers):
             xs, ys = [], []
             for j, m in enumerate(modes):
