@@ -3,7 +3,7 @@
 RESULTS.md. The lab compares the engine and redis-server itself (same workload, same
 settings, one after the other); this script only runs it and formats what it measured.
 
-  python3 bench/run_lab.py [--full] [--no-results]
+  python3 bench/run_lab.py [--full] [--pure] [--no-results]
 
 The report, plots and index.html stay in bench/out/lab/ (git-ignored).
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -87,24 +88,76 @@ def markdown(report: dict, cmd: list[str], wall: float, load_start: str) -> str:
     return "\n".join(out) + "\n"
 
 
+def _run(cmd: list[str], env: dict | None = None) -> tuple[dict | None, float, str]:
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    wall = time.perf_counter() - t0
+    if proc.returncode not in (0, 1):
+        return None, wall, proc.stderr
+    return json.loads(proc.stdout), wall, ""
+
+
+def engine_paths(compiled: dict, pure: dict) -> str:
+    """The engine's figures with the compiled accelerator and with the pure path, side by
+    side (two lab runs one after the other; the loss counts are exact either way)."""
+    rows = []
+
+    def run(rep, mode):
+        return next((r for r in rep["runs"] if r["server"] == "engine" and r["mode"] == mode), None)
+
+    for mode in compiled["settings"]["modes"]:
+        a, b = run(compiled, mode), run(pure, mode)
+        if a and b:
+            rows.append([mode, f"{a['writes_per_s']:,.0f} / {b['writes_per_s']:,.0f}",
+                         f"{_s(a['recovery_s'])} / {_s(b['recovery_s'])}",
+                         f"{_n(a['lost_at_kill9'])} / {_n(b['lost_at_kill9'])}",
+                         f"{_n(a['lost_at_power_cut'])} / {_n(b['lost_at_power_cut'])}"])
+    lat = {(r["server"], r["during"], k): r for k, rep in (("c", compiled), ("p", pure)) for r in rep["latency"]}
+    for during in ("none", "save", "bgsave"):
+        a, b = lat.get(("engine", during, "c")), lat.get(("engine", during, "p"))
+        if a and b:
+            rows.append([f"latency during {during}", "", f"p99 {_ms(a['p99_ms'])} / {_ms(b['p99_ms'])} ms",
+                         f"max {_ms(a['max_ms'])} / {_ms(b['max_ms'])} ms", ""])
+    cow = {(r["rewritten_fraction"], k): r for k, rep in (("c", compiled), ("p", pure)) for r in rep["cow"]
+           if r["server"] == "engine"}
+    for f in (0.0, 1.0):
+        a, b = cow.get((f, "c")), cow.get((f, "p"))
+        if a and b:
+            rows.append([f"copy-on-write at {f:.0%} rewritten", "", f"{a['cow_bytes'] / 1e6:.1f} / {b['cow_bytes'] / 1e6:.1f} MB",
+                         "", ""])
+    return ("### The engine: compiled accelerator / pure path (PERSISTKIT_PUREPYTHON=1)\n\n"
+            "Two `--servers engine` lab runs one after the other, compiled first.\n\n"
+            + H.md_table(["what", "writes/s (traced)", "recovery or latency", "lost at kill -9", "lost at power cut"], rows)
+            + "\n")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--full", action="store_true", help="the full run instead of --quick")
+    ap.add_argument("--pure", action="store_true",
+                    help="also run the engine alone with the compiled path and with the pure path")
     ap.add_argument("--no-results", action="store_true", help="print only, do not touch RESULTS.md")
     args = ap.parse_args()
     exe = H.persistkit_exe() or "persistkit"
     out_dir = H.OUT / "lab"
     cmd = [exe, "lab"] + ([] if args.full else ["--quick"]) + ["-o", str(out_dir), "--json"]
     load_start = H.load_avg()
-    t0 = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    wall = time.perf_counter() - t0
-    if proc.returncode not in (0, 1):
-        sys.stderr.write(proc.stderr)
-        return proc.returncode
-    report = json.loads(proc.stdout)
+    report, wall, err = _run(cmd)
+    if report is None:
+        sys.stderr.write(err)
+        return 2
     shown = ["persistkit"] + cmd[1:-3] + ["-o", "DIR"]
     text = markdown(report, shown, wall, load_start)
+    if args.pure:
+        base = [exe, "lab"] + ([] if args.full else ["--quick"]) + ["--servers", "engine", "--json"]
+        env = dict(os.environ)
+        env.pop("PERSISTKIT_PUREPYTHON", None)
+        compiled, _, err1 = _run(base, env)
+        pure, _, err2 = _run(base, {**env, "PERSISTKIT_PUREPYTHON": "1"})
+        if compiled and pure:
+            text += "\n" + engine_paths(compiled, pure)
+        else:
+            sys.stderr.write(err1 + err2)
     print(text)
     if not args.no_results:
         H.update_results("lab", "## 6. lab: what each persistence mode loses and costs\n\n" + text)
