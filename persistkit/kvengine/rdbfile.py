@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from typing import Optional
 
+from .. import accel
 from ..kvencoding.fileio import fsync_dir  # noqa: F401  (used here and by aof.py)
 from ..rdbtools.writer import RDBWriter
 
@@ -25,18 +26,55 @@ def write_rdb(ks, stream, *, version: int = 10, aof_base: bool = False, compress
         w.aux(b"aof-base", 0)
     for fn in ks.iter_functions():
         w.function(fn)
+    n = write_keyspace(ks, w, version)
+    w.eof()
+    return n
+
+
+def write_keyspace(ks, w: RDBWriter, version: int = 10) -> int:
+    """Every db's SELECTDB + RESIZEDB and key records (keys in sorted order); returns the
+    number of keys. The compiled serializer writes the same bytes as the pure loop."""
+    from .records import make_record
+
     n = 0
+    fast = _compiled_saver(w)
     for db in ks.dbs:
         if not db.data:
             continue
         w.select_db(db.id, len(db.data), len(db.expires))
         exp = db.expires
         limits = ks.limits
+        if fast is not None:
+            es, args = fast
+
+            def pure_record(key, db=db, exp=exp):
+                w.record(make_record(db.id, key, db.data[key], exp.get(key), limits, version))
+
+            n += es.write_db(db.data, exp, w.write_encoded, pure_record, *args)
+            continue
         for key in sorted(db.data):
             w.record(make_record(db.id, key, db.data[key], exp.get(key), limits, version))
             n += 1
-    w.eof()
     return n
+
+
+def _compiled_saver(w: RDBWriter):
+    """The compiled serializer (_accel/engine_save: the same bytes as make_record + w.record,
+    read through borrowed references, so a BGSAVE child copies almost no pages) and its
+    arguments, or None for the pure path."""
+    es = accel.module("engine_save")
+    th = w.values.thresholds
+    if es is None or w.dialect != "redis" or w.version < 10 or th.list_compress_depth != 0 \
+            or th.list_packed_threshold != 1 << 30:
+        return None
+    from collections import deque
+
+    from .values import Hash, ZSet
+
+    limits = (th.hash_max_listpack_entries, th.hash_max_listpack_value, th.set_max_intset_entries,
+              th.set_max_listpack_entries, th.set_max_listpack_value, th.zset_max_listpack_entries,
+              th.zset_max_listpack_value, th.list_max_listpack_size, w.version, w.values.compress)
+    return es, (limits, Hash, ZSet, deque)
 
 
 def _used_memory() -> int:

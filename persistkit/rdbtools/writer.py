@@ -822,6 +822,12 @@ class RDBWriter:
         self._w(self._key_head(rec, t) + body)
         self.keys_written += 1
 
+    def write_encoded(self, data: bytes, keys: int = 0) -> None:
+        """Key records already encoded for this target (the engine's compiled serializer)."""
+        self._begin()
+        self._w(data)
+        self.keys_written += keys
+
     def _key_head(self, rec: model.Record, t: int) -> bytes:
         parts = []
         if rec.expire_ms is not None:
