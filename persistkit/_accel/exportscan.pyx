@@ -1313,3 +1313,48 @@ cdef class Exporter:
                 return R_DEFER
         finally:
             self.buf_ref = None
+
+
+# ---------------------------------------------------------------------------
+# Rendering of decoded elements, for the records the exact reader streams (a value
+# bigger than a window): one call per batch of elements, not per element.
+
+ELEMENTS_PLAIN = 0     # list / set members: bytes
+ELEMENTS_ZSET = 1      # (member bytes, score float)
+ELEMENTS_HASH = 2      # (field bytes, value bytes)
+
+
+cdef Buf _batch_buf
+
+
+def json_elements(int kind, list batch):
+    """``",".join(...)`` of the jsonl VALUE text of each element of ``batch`` (as
+    rdbtools.export.write_key_json writes them), as UTF-8 bytes."""
+    cdef Buf* b = &_batch_buf
+    cdef Py_ssize_t i, n = len(batch)
+    cdef object x
+    cdef bytes m, v
+    b.n = 0
+    for i in range(n):
+        if i:
+            putc(b, 0x2C)
+        x = batch[i]
+        if kind == ELEMENTS_PLAIN:
+            m = x if type(x) is bytes else bytes(x)
+            put_bstr(b, <const unsigned char*>PyBytes_AS_STRING(m), PyBytes_GET_SIZE(m))
+        elif kind == ELEMENTS_ZSET:
+            m = x[0] if type(x[0]) is bytes else bytes(x[0])
+            putc(b, 0x5B)
+            put_bstr(b, <const unsigned char*>PyBytes_AS_STRING(m), PyBytes_GET_SIZE(m))
+            put(b, b',"', 2)
+            put_score(b, float(x[1]))
+            put(b, b'"]', 2)
+        else:
+            m = x[0] if type(x[0]) is bytes else bytes(x[0])
+            v = x[1] if type(x[1]) is bytes else bytes(x[1])
+            putc(b, 0x5B)
+            put_bstr(b, <const unsigned char*>PyBytes_AS_STRING(m), PyBytes_GET_SIZE(m))
+            putc(b, 0x2C)
+            put_bstr(b, <const unsigned char*>PyBytes_AS_STRING(v), PyBytes_GET_SIZE(v))
+            putc(b, 0x5D)
+    return PyBytes_FromStringAndSize(<char*>b.p, b.n)

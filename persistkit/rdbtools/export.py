@@ -222,6 +222,19 @@ def write_key_json(out: BinaryIO, rec: model.Record, kind: bool = True) -> None:
     # _dumps(element_json(t, x)) for each element, as text built directly, written in
     # batches (one encode and one write per BATCH elements).
     t = rec.type
+    fast = exportfast.compiled()
+    if fast is not None:
+        # the same texts from the compiled renderer, one call per batch
+        kind = fast.ELEMENTS_ZSET if t == model.ZSET else fast.ELEMENTS_HASH if t == model.HASH \
+            else fast.ELEMENTS_PLAIN
+        render = fast.json_elements
+        sep = b""
+        for batch in iter(lambda: list(islice(rec.value, BATCH)), []):
+            out.write(sep + render(kind, batch))
+            sep = b","
+        out.write(b"]")
+        _write_key_tail(out, rec)
+        return
     enc = _bstr_text
     if t == model.ZSET:
         texts = ('[%s,"%s"]' % (enc(m), repr(float(sc))) for m, sc in rec.value)
@@ -234,6 +247,11 @@ def write_key_json(out: BinaryIO, rec: model.Record, kind: bool = True) -> None:
         out.write((sep + ",".join(batch)).encode("utf-8"))
         sep = ","
     out.write(b"]")
+    _write_key_tail(out, rec)
+
+
+def _write_key_tail(out: BinaryIO, rec: model.Record) -> None:
+    """What follows a collection's value in its key object (read once it is drained)."""
     if rec.field_expires:
         out.write(b',"field_expire_at_ms":' + _dumps([[bstr_json(f), ms] for f, ms in rec.field_expires.items()]))
     if rec.key_meta:
