@@ -683,3 +683,73 @@ def test_rdb15_templates_same_on_compiled_and_pure_paths():
             pure = (_verify_doc(case, False), _export_out(case, "jsonl"), _export_out(case, "resp"))
         assert (_verify_doc(case, False), _export_out(case, "jsonl"), _export_out(case, "resp")) == pure
     assert _verify_doc(data, False)["ok"] is True
+
+
+def _read_array_both(body: bytes):
+    """read_array over a whole buffer (the fast path runs) and over a stream read one
+    byte at a time (only the reference element reader can run)."""
+    out = []
+    for src in (ByteSource(body, base=100),
+                ByteSource(io.BytesIO(body), base=100, chunk=1, size=100 + len(body))):
+        try:
+            v, n = ra.read_array(src)
+            out.append(("ok", v, n, src.tell()))
+        except FormatError as exc:
+            out.append(("error", exc.message, exc.offset, exc.expected, exc.found))
+    return out
+
+
+def test_array_fast_path_agrees_with_the_element_reader():
+    rnd = random.Random(2814)
+    for _ in range(100):
+        els = []
+        for i in sorted(rnd.sample(range(1 << rnd.choice((6, 14, 33))), rnd.randrange(1, 30))):
+            kind = rnd.randrange(5)
+            if kind == 0:
+                els.append(ra.ArrayElement(i, ra.TAG_INT, rnd.randrange(-(1 << 63), 1 << 63)))
+            elif kind == 1:
+                els.append(ra.ArrayElement(i, ra.TAG_FLOAT, rnd.uniform(-1e9, 1e9)))
+            elif kind == 2:
+                els.append(ra.ArrayElement(i, ra.TAG_SMALLSTR, rnd.randbytes(rnd.randrange(8))))
+            else:
+                els.append(ra.ArrayElement(i, ra.TAG_SDS, rnd.randbytes(rnd.choice((8, 50, 70, 300)))))
+        body = ra.encode_array(ra.ArrayValue(els, rnd.choice((None, 5))), compress=rnd.random() < 0.5)
+        a, b = _read_array_both(body)
+        assert a == b and a[0] == "ok" and a[1].elements == els
+        for bad in _mutations(body + b"\xff" * 4, rnd, 4, lo=0):
+            a, b = _read_array_both(bad)
+            assert a == b
+
+
+def _read_meta_both(block: bytes):
+    out = []
+    for src in (ByteSource(block, base=50),
+                ByteSource(io.BytesIO(block), base=50, chunk=1, size=50 + len(block))):
+        try:
+            out.append(("ok", km.read_key_meta(src), src.tell()))
+        except FormatError as exc:
+            out.append(("error", exc.message, exc.offset, exc.expected, exc.found))
+    return out
+
+
+def test_key_meta_fast_path_agrees_with_the_module_value_walker():
+    rnd = random.Random(243)
+    for _ in range(150):
+        metas = []
+        for c in range(rnd.randrange(1, 4)):
+            items = []
+            for _ in range(rnd.randrange(0, 5)):
+                kind = rnd.choice(("string", "uint", "sint", "float", "double"))
+                if kind == "string":
+                    items.append((kind, rnd.choice((b"", b"12", b"-7", b"x" * 30, rnd.randbytes(rnd.randrange(90))))))
+                elif kind in ("uint", "sint"):
+                    items.append((kind, rnd.choice((0, 5, 300, 1 << 40))))
+                else:
+                    items.append((kind, rnd.random()))
+            metas.append(km.key_meta_from_items(km.CHARSET[c] * 4, c, c % 8, items))
+        block = km.encode_key_meta(metas)[1:]      # after the 243 opcode
+        a, b = _read_meta_both(block)
+        assert a == b and a[0] == "ok" and a[1] == metas
+        for bad in _mutations(block + b"\x00" * 10, rnd, 3, lo=0):
+            a, b = _read_meta_both(bad)
+            assert a == b

@@ -113,10 +113,75 @@ def read_key_meta(src: ByteSource) -> list[KeyMeta]:
     out = []
     for _ in range(n):
         spec = _U32.unpack(src.read(4, "key metadata class spec"))[0]
-        name, version, flags = decode_class_spec(spec)
-        raw = capture_module_value(src, f"key metadata of class {name}")
+        name, version, flags = _decoded_spec(spec)
+        # The usual small value is walked straight over the buffered window; anything
+        # else (the window's end, long or unusual lengths, any error) by the reference
+        # walker from the same position.
+        end = _scan_module_value(src.buf, src.pos)
+        if end > 0:
+            raw = src.buf[src.pos:end]
+            src.pos = end
+        else:
+            raw = capture_module_value(src, f"key metadata of class {name}")
         out.append(KeyMeta(name, version, flags, raw, spec))
     return out
+
+
+_SPECS: dict = {}
+
+
+def _decoded_spec(spec: int) -> tuple[str, int, int]:
+    got = _SPECS.get(spec)
+    if got is None:
+        if len(_SPECS) > 4096:
+            _SPECS.clear()
+        got = _SPECS[spec] = decode_class_spec(spec)
+    return got
+
+
+def _scan_module_value(buf: bytes, pos: int) -> int:
+    """End of a module value (after its EOF) when it only uses 1-2 byte lengths, short
+    raw / integer-encoded / small LZF strings and lies wholly in ``buf``; else -1."""
+    from .lzf import max_decompressed_size
+
+    end = len(buf)
+    while pos < end:
+        code = buf[pos]
+        pos += 1
+        if code == MOD_EOF:
+            return pos
+        if pos >= end:
+            return -1
+        if code == MOD_SINT or code == MOD_UINT:
+            b = buf[pos]
+            if b < 0x40:
+                pos += 1
+            elif b < 0x80:
+                pos += 2
+            else:
+                return -1
+        elif code == MOD_FLOAT:
+            pos += 4
+        elif code == MOD_DOUBLE:
+            pos += 8
+        elif code == MOD_STRING:
+            b = buf[pos]
+            if b < 0x40:
+                pos += 1 + b
+            elif b == 0xC0 or b == 0xC1:
+                pos += 2 if b == 0xC0 else 3
+            elif b == 0xC2:
+                pos += 5
+            elif b == 0xC3 and pos + 3 <= end:
+                clen, ulen = buf[pos + 1], buf[pos + 2]
+                if clen >= 0x40 or ulen >= 0x40 or ulen > max_decompressed_size(clen):
+                    return -1
+                pos += 3 + clen
+            else:
+                return -1
+        else:
+            return -1
+    return -1
 
 
 def encode_key_meta(metas: list[KeyMeta]) -> bytes:

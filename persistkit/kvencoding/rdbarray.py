@@ -152,31 +152,77 @@ def read_array(src: ByteSource, *, build: bool = True) -> tuple[Optional[ArrayVa
         raise FormatError("bad array insert-index flag", at, expected="0 or 1", found=str(flag))
     insert_idx = read_length(src, "array insert index") if flag else None
     elements: list[ArrayElement] = [] if build else None  # type: ignore[assignment]
-    for _ in range(count):
-        at = src.tell()
-        idx, encoded = read_length_or_encoding(src, "array index")
-        if encoded or idx == INDEX_NONE:
-            raise FormatError("invalid array index", at, expected="a plain length below 2^64-1",
-                              found=f"encoded value type {idx}" if encoded else str(idx))
-        at = src.tell()
-        tag = read_length(src, "array element tag")
-        if tag == TAG_INT:
-            value = _I64.unpack(src.read(8, "array integer element"))[0]
-        elif tag == TAG_FLOAT:
-            value = _F64.unpack(src.read(8, "array float element"))[0]
-        elif tag == TAG_SMALLSTR or tag == TAG_SDS:
-            s_at = src.tell()
-            value = read_string(src, "array string element")
-            if tag == TAG_SMALLSTR and len(value) > SMALLSTR_MAXLEN:
-                raise FormatError("array small string too long", s_at,
-                                  expected=f"at most {SMALLSTR_MAXLEN} bytes",
-                                  found=f"{len(value)} bytes")
-        else:
-            raise FormatError("unknown array element tag", at, expected="0-3 (SDS, INT, FLOAT, SMALLSTR)",
-                              found=str(tag))
-        if build:
-            elements.append(ArrayElement(idx, tag, value))
+    left = count
+    while left:
+        # Fast path over the buffered window for the usual element (1-2 byte index, a
+        # raw string of < 64 bytes or an 8-byte number); anything else, the end of the
+        # window and every error go through _read_element, the reference.
+        buf = src.buf
+        pos = src.pos
+        end = len(buf)
+        while left and pos + 12 <= end:
+            b = buf[pos]
+            if b < 0x40:
+                idx = b
+                p = pos + 1
+            elif b < 0x80:
+                idx = ((b & 0x3F) << 8) | buf[pos + 1]
+                p = pos + 2
+            else:
+                break
+            tag = buf[p]
+            p += 1
+            if tag == TAG_INT:
+                value = _I64.unpack_from(buf, p)[0]
+                p += 8
+            elif tag == TAG_FLOAT:
+                value = _F64.unpack_from(buf, p)[0]
+                p += 8
+            elif tag == TAG_SDS or tag == TAG_SMALLSTR:
+                n = buf[p]
+                if n >= 0x40 or p + 1 + n > end or (tag == TAG_SMALLSTR and n > SMALLSTR_MAXLEN):
+                    break
+                value = buf[p + 1:p + 1 + n]
+                p += 1 + n
+            else:
+                break
+            if build:
+                elements.append(ArrayElement(idx, tag, value))
+            pos = p
+            left -= 1
+        src.pos = pos
+        if left:
+            e = _read_element(src)
+            if build:
+                elements.append(e)
+            left -= 1
     return (ArrayValue(elements, insert_idx) if build else None), count
+
+
+def _read_element(src: ByteSource) -> ArrayElement:
+    """One element (rdbLoadObject's loop body for OBJ_ARRAY)."""
+    at = src.tell()
+    idx, encoded = read_length_or_encoding(src, "array index")
+    if encoded or idx == INDEX_NONE:
+        raise FormatError("invalid array index", at, expected="a plain length below 2^64-1",
+                          found=f"encoded value type {idx}" if encoded else str(idx))
+    at = src.tell()
+    tag = read_length(src, "array element tag")
+    if tag == TAG_INT:
+        value = _I64.unpack(src.read(8, "array integer element"))[0]
+    elif tag == TAG_FLOAT:
+        value = _F64.unpack(src.read(8, "array float element"))[0]
+    elif tag == TAG_SMALLSTR or tag == TAG_SDS:
+        s_at = src.tell()
+        value = read_string(src, "array string element")
+        if tag == TAG_SMALLSTR and len(value) > SMALLSTR_MAXLEN:
+            raise FormatError("array small string too long", s_at,
+                              expected=f"at most {SMALLSTR_MAXLEN} bytes",
+                              found=f"{len(value)} bytes")
+    else:
+        raise FormatError("unknown array element tag", at, expected="0-3 (SDS, INT, FLOAT, SMALLSTR)",
+                          found=str(tag))
+    return ArrayElement(idx, tag, value)
 
 
 def encode_array(value: ArrayValue, *, compress: bool = True) -> bytes:
