@@ -93,6 +93,7 @@ class EngineServer:
         self.reader_class = compiled.RequestReader if compiled is not None else RequestReader
         self.run_input = compiled.run_input if compiled is not None else run_input
         self.clients: dict[int, Client] = {}
+        self.pending_writes: dict[int, Client] = {}   # fd -> client with replies to send
         self.listener: Optional[socket.socket] = None
         self.port = cfg["port"]
         self.running = False
@@ -288,11 +289,14 @@ class EngineServer:
         c.reader.feed(data)
         if self.run_input(c.reader, c.session, c.out, self.stats, self):
             c.close_after = True
+        if c.out or c.close_after:
+            self.pending_writes[c.fd] = c
 
     def _write(self, c: Client) -> None:
-        if c.out:
-            data = b"".join(c.out)
-            c.out.clear()
+        out = c.out
+        if out:
+            data = out[0] if len(out) == 1 else b"".join(out)
+            out.clear()
             try:
                 n = c.sock.send(data)
             except (BlockingIOError, InterruptedError):
@@ -319,9 +323,17 @@ class EngineServer:
                 self.aof.flush()
             except OSError as exc:
                 self.log(f"Error writing to the AOF file: {exc}")
-        for c in list(self.clients.values()):
-            if c.out or c.close_after:
-                self._write(c)
+        # only the clients with replies (or a close) pending: those read in this turn and
+        # those whose socket did not take everything yet
+        pending = self.pending_writes
+        if pending:
+            self.pending_writes = {}
+            clients = self.clients
+            for c in pending.values():
+                if clients.get(c.fd) is c:  # not closed meanwhile (its fd may be reused)
+                    self._write(c)
+                    if c.out and clients.get(c.fd) is c:
+                        self.pending_writes[c.fd] = c
 
     # -- timer ---------------------------------------------------------------------------------
     def cron(self) -> None:
