@@ -54,20 +54,22 @@ R_NEED = 1      # the window ends inside the record at ``pos``: ``need`` bytes f
 R_DEFER = 2     # the exact reader must take the item at ``pos``
 R_FLUSH = 3     # the output buffer is full: take() it and run again from ``pos``
 
-FMT_JSONL = 0
-FMT_JSON = 1
-FMT_CSV = 2
-FMT_RESP = 3
+cdef enum:
+    FMT_JSONL = 0
+    FMT_JSON = 1
+    FMT_CSV = 2
+    FMT_RESP = 3
 
 # A record is rendered here only when it fits a window of this many bytes; bigger ones
 # (a 10M-member set, a 500 MB string) stream through the exact reader.
 WINDOW_MAX = 4 << 20
 # ... and holds at most this many elements (32 bytes each while it is rendered).
 MAX_ITEMS = 1 << 18
-# Elements per RESP command (rdbtools.export.BATCH).
-RESP_BATCH = 500
-# The output buffer is handed back to the driver once it holds this much.
-FLUSH_AT = 1 << 20
+cdef enum:
+    # Elements per RESP command (rdbtools.export.BATCH).
+    RESP_BATCH = 500
+    # The output buffer is handed back to the driver once it holds this much.
+    FLUSH_AT = 1 << 20
 
 cdef enum:
     OK = 0
@@ -430,25 +432,33 @@ cdef int put_score(Buf* b, double v) except -1:
 
 cdef int put_csv_field(Buf* b, const unsigned char* s, Py_ssize_t n) except -1:
     """One CSV field as csv.writer (excel dialect, QUOTE_MINIMAL) writes it."""
-    cdef Py_ssize_t i, run
-    cdef bint quote = 0
+    cdef Py_ssize_t i = 0
+    cdef Py_ssize_t j
     cdef unsigned char c
-    for i in range(n):
+    cdef unsigned char* o
+    while i < n:
         c = s[i]
         if c == 0x2C or c == 0x22 or c == 10 or c == 13:
-            quote = 1
             break
-    if not quote:
+        i += 1
+    if i == n:
         return put(b, s, n)
-    putc(b, 0x22)
-    run = 0
-    for i in range(n):
-        if s[i] == 0x22:
-            put(b, s + run, i + 1 - run)
-            putc(b, 0x22)
-            run = i + 1
-    put(b, s + run, n - run)
-    putc(b, 0x22)
+    if b.n + 2 * n + 2 > b.cap:
+        buf_grow(b, 2 * n + 2)
+    o = b.p + b.n
+    o[0] = 0x22
+    o += 1
+    memcpy(o, s, i)
+    o += i
+    for j in range(i, n):
+        c = s[j]
+        o[0] = c
+        o += 1
+        if c == 0x22:
+            o[0] = 0x22
+            o += 1
+    o[0] = 0x22
+    b.n = (o + 1) - b.p
     return 0
 
 
@@ -1319,9 +1329,14 @@ cdef class Exporter:
 # Rendering of decoded elements, for the records the exact reader streams (a value
 # bigger than a window): one call per batch of elements, not per element.
 
-ELEMENTS_PLAIN = 0     # list / set members: bytes
-ELEMENTS_ZSET = 1      # (member bytes, score float)
-ELEMENTS_HASH = 2      # (field bytes, value bytes)
+cdef enum:
+    E_PLAIN = 0     # list / set members: bytes
+    E_ZSET = 1      # (member bytes, score float)
+    E_HASH = 2      # (field bytes, value bytes)
+
+ELEMENTS_PLAIN = E_PLAIN
+ELEMENTS_ZSET = E_ZSET
+ELEMENTS_HASH = E_HASH
 
 
 cdef Buf _batch_buf
@@ -1339,10 +1354,10 @@ def json_elements(int kind, list batch):
         if i:
             putc(b, 0x2C)
         x = batch[i]
-        if kind == ELEMENTS_PLAIN:
+        if kind == E_PLAIN:
             m = x if type(x) is bytes else bytes(x)
             put_bstr(b, <const unsigned char*>PyBytes_AS_STRING(m), PyBytes_GET_SIZE(m))
-        elif kind == ELEMENTS_ZSET:
+        elif kind == E_ZSET:
             m = x[0] if type(x[0]) is bytes else bytes(x[0])
             putc(b, 0x5B)
             put_bstr(b, <const unsigned char*>PyBytes_AS_STRING(m), PyBytes_GET_SIZE(m))
