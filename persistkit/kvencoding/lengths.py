@@ -26,6 +26,7 @@ import struct
 from typing import Iterator, NamedTuple, Optional
 
 from .errors import FormatError
+from .lzf import MAX_EXPANSION_RATIO, max_decompressed_size
 from .numbers import canonical_int as _canonical_int
 from .source import ByteSource
 
@@ -289,8 +290,6 @@ def check_lzf_lengths(clen: int, ulen: int, ulen_at: int, what: str = "string") 
     """The LZF header rule: more output than ``clen`` compressed bytes can ever expand to
     is refused before anything is read or allocated (lzf.max_decompressed_size). Every
     reader of an LZF string, decoding or skipping, goes through here."""
-    from .lzf import MAX_EXPANSION_RATIO, max_decompressed_size
-
     if ulen > max_decompressed_size(clen):
         raise FormatError(
             f"LZF uncompressed length of {what} larger than {clen} compressed bytes can expand to",
