@@ -583,6 +583,7 @@ cdef int _run_fast(_Ctx c, int kind, list args, _Out out) except -1:
     cdef Py_ssize_t i, pairs
     cdef int64_t created
     cdef double score
+    cdef PyObject* found
     cdef char text[24]
     cdef int k
     if not PyBytes_CheckExact(key):
@@ -668,16 +669,21 @@ cdef int _run_fast(_Ctx c, int kind, list args, _Out out) except -1:
         created = 0
         num = 0
         members = cur.scores
-        add = cur.add
+        index = cur.index
         for i in range(pairs):
+            # ZSet.add: the member's score in the dict, (score, member) in the index
             v = <object>PyList_GET_ITEM(args, 3 + 2 * i)
-            old = members.get(v)
-            if old is None:
-                add(v, scores[i])
+            found = PyDict_GetItem(members, v)
+            new = scores[i]
+            if found == NULL:
                 created += 1
-            elif old != scores[i]:
-                add(v, scores[i])
+            elif <object>found != new:
+                index.remove((<object>found, v))
                 num += 1
+            else:
+                continue
+            PyDict_SetItem(members, v, new)
+            index.add((new, v))
         _written(c, args, created + num)
         out.line_int(58, created)
         return 1
