@@ -19,7 +19,7 @@ from typing import Iterator, Optional
 
 # Every compiled module the package knows; a build that lacks one is a partial build
 # and counts as "pure-python" for that module only.
-MODULES = ("probe", "memscan", "blobs", "rdbscan", "resp", "exportscan", "engine", "rdbwrite", "engine_save")
+MODULES = ("memscan", "blobs", "rdbscan", "resp", "exportscan", "engine", "rdbwrite", "engine_save")
 
 _FORCED_PURE = os.environ.get("PERSISTKIT_PUREPYTHON", "") not in ("", "0")
 _loaded: dict[str, object] = {}

@@ -34,10 +34,10 @@ def test_pure_python_can_be_forced():
 
 def test_forced_pure_switch():
     with accel.forced_pure():
-        assert accel.module("probe") is None
+        assert accel.module("blobs") is None
         assert accel.active() == "pure-python"
-    if accel.compiled_available("probe") is not None and not accel.forced():
-        assert accel.module("probe") is not None
+    if accel.compiled_available("blobs") is not None and not accel.forced():
+        assert accel.module("blobs") is not None
 
 
 @pytest.mark.skipif(os.environ.get("CI") != "true", reason="CI checks the compiled build")
