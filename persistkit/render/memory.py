@@ -129,11 +129,12 @@ def _pct(part: int, total: int) -> str:
 def render_summary(doc: dict, console: Console, *, prefix_rows: int = 30) -> None:
     total = doc["size"]
     t = Table(title="Files", show_edge=False)
-    for c in ("file", "RDB", "keys", "memory"):
+    for c in ("file", "RDB", "keys", "file size", "memory"):
         t.add_column(c, justify="left" if c == "file" else "right")
     for f in doc["files"]:
+        usage = f.get("usage")
         t.add_row(f["path"], f"{f.get('magic') or '?'} {f.get('version') or ''}", f"{f['keys']:,}",
-                  _size(f["size"]))
+                  _size(f["size"]), _size(usage) if usage is not None else "-")
     console.print(t, emoji=False)
     t = Table(title="By type and encoding (as a loading server holds them)", show_edge=False)
     for c in ("type", "encoding", "keys", "elements", "memory", "share"):
