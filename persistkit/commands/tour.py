@@ -161,7 +161,10 @@ def tour(workdir, keep, keys):
             shutil.rmtree(work, ignore_errors=True)
     console.print()
     console.print(Panel.fit(f"Tour done in {time.monotonic() - started:.1f} s."
-                            + (f" Files kept in {work}." if keep or workdir else ""), title="done"))
+                            + (f" Files kept in {work}." if keep or workdir else "")
+                            + "\nNext: `persistkit lab --quick -o lab-report` measures what each persistence "
+                              "mode costs and loses (about 90 s; plots and index.html in lab-report/).",
+                            title="done"))
     return 0
 
 
@@ -172,9 +175,15 @@ def _fixtures(t: Tour) -> None:
         return
     fx = t.work / "fixtures"
     shutil.copytree(FIXTURES, fx, dirs_exist_ok=True)
+    t.step("0. Which build", "--version says whether the compiled accelerator or the pure-Python "
+           "reference runs (both give the same results; PERSISTKIT_PUREPYTHON=1 forces the latter).")
+    t.run("--version")
     t.step("1. What is in a snapshot", "inspect: header, aux fields, per-db counts, types and encodings, TTLs, "
            "biggest keys — a real Redis 7.0.15 dump.")
     t.run("inspect", str(fx / "redis-7.0.15-dump.rdb"), "--top", "5")
+    t.step("1b. What it costs in memory", "memory: each key as a loading server would hold it "
+           "(encodings, jemalloc size classes), by type, db and key prefix.")
+    t.run("memory", str(fx / "redis-7.0.15-dump.rdb"), "--top", "5", "--prefix-depth", "1")
     t.step("2. Is it intact?", "verify: exit 0 when every file is intact, 1 when a problem is found — "
            "two of these fixtures are damaged on purpose (a corrupt ziplist, a wrong CRC64).")
     t.run("verify", *(str(p) for p in sorted(fx.glob("*.rdb"))), str(fx / "rdb-preamble.aof"),
