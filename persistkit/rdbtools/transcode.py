@@ -43,9 +43,10 @@ _FAMILY = {op.T_STRING: model.STRING, op.T_LIST: model.LIST, op.T_SET: model.SET
            op.T_HASH: model.HASH, op.T_ZSET_2: model.ZSET, op.T_SET_INTSET: model.SET,
            op.T_HASH_LISTPACK: model.HASH, op.T_ZSET_LISTPACK: model.ZSET,
            op.T_SET_LISTPACK: model.SET, op.T_LIST_QUICKLIST_2: model.LIST}
-# A value is looked for in at most this much of the read window before it is left to
-# the streaming pure path (which never holds a huge value whole).
-MAX_WINDOW = 32 << 20
+# A value is looked for in at most this much of the read window (about the reader's
+# chunk) before it is left to the streaming pure path, which never holds a huge value
+# whole: a bigger window would hold the value, its body and the writer's copy at once.
+MAX_WINDOW = 1 << 20
 
 
 def target_types(enc: ValueEncoder, source_dialect: str) -> dict:
