@@ -219,8 +219,18 @@ def write_key_json(out: BinaryIO, rec: model.Record, kind: bool = True) -> None:
         return
     head = _dumps(_key_head(rec, kind))
     out.write(head[:-1] + b',"value":[')
-    # _dumps(element_json(t, x)) for each element, as text built directly, written in
-    # batches (one encode and one write per BATCH elements).
+    sep = b""
+    for text in _value_batches(rec):
+        out.write(sep + text)
+        sep = b","
+    out.write(b"]")
+    _write_key_tail(out, rec)
+
+
+def _value_batches(rec: model.Record):
+    """A collection value's jsonl VALUE text without its brackets, BATCH elements at a
+    time as they are read (``_dumps(element_json(t, x))`` of each, joined by commas):
+    a huge set is never held whole."""
     t = rec.type
     fast = exportfast.compiled()
     if fast is not None:
@@ -228,12 +238,8 @@ def write_key_json(out: BinaryIO, rec: model.Record, kind: bool = True) -> None:
         kind = fast.ELEMENTS_ZSET if t == model.ZSET else fast.ELEMENTS_HASH if t == model.HASH \
             else fast.ELEMENTS_PLAIN
         render = fast.json_elements
-        sep = b""
         for batch in iter(lambda: list(islice(rec.value, BATCH)), []):
-            out.write(sep + render(kind, batch))
-            sep = b","
-        out.write(b"]")
-        _write_key_tail(out, rec)
+            yield render(kind, batch)
         return
     enc = _bstr_text
     if t == model.ZSET:
@@ -242,12 +248,8 @@ def write_key_json(out: BinaryIO, rec: model.Record, kind: bool = True) -> None:
         texts = ("[%s,%s]" % (enc(f), enc(v)) for f, v in rec.value)
     else:
         texts = map(enc, rec.value)
-    sep = ""
     for batch in iter(lambda: list(islice(texts, BATCH)), []):
-        out.write((sep + ",".join(batch)).encode("utf-8"))
-        sep = ","
-    out.write(b"]")
-    _write_key_tail(out, rec)
+        yield ",".join(batch).encode("utf-8")
 
 
 def _write_key_tail(out: BinaryIO, rec: model.Record) -> None:
@@ -439,6 +441,13 @@ class _JsonDoc(_JsonLines):
         self.out.write(b'"module_aux": ' + json.dumps(self.aux, ensure_ascii=False).encode() + b"}\n")
 
 
+def _csv_field(s: str) -> str:
+    """One field as csv.writer's excel dialect writes it (QUOTE_MINIMAL)."""
+    if any(c in s for c in ',"\r\n'):
+        return '"' + s.replace('"', '""') + '"'
+    return s
+
+
 def _text_cell(b: bytes) -> str:
     j = bstr_json(b)
     return j if isinstance(j, str) else "hex:" + j["hex"]
@@ -453,7 +462,8 @@ class _Csv(_JsonLines):
 
     def key(self, rec):
         if rec.type in COLLECTIONS:
-            rec.value = list(rec.value)  # one CSV cell: the whole value
+            self._collection_row(rec)
+            return
         if rec.type == model.STRING:
             value = _text_cell(rec.value)
             size = len(rec.value)
@@ -462,6 +472,22 @@ class _Csv(_JsonLines):
             size = rec.size_hint if rec.size_hint is not None else ""
         self.w.writerow([rec.db, _text_cell(rec.key), rec.type, rec.encoding,
                          "" if rec.expire_ms is None else rec.expire_ms, size, value])
+
+    def _collection_row(self, rec):
+        """The row of a collection, its value cell written batch by batch as it is read
+        (a huge set is never held whole): the same bytes csv.writer gives for the whole
+        JSON text (a non-empty collection's JSON always holds a quote, so it is quoted)."""
+        size = rec.size_hint if rec.size_hint is not None else ""
+        head = [str(rec.db), _text_cell(rec.key), rec.type, rec.encoding,
+                "" if rec.expire_ms is None else str(rec.expire_ms), str(size)]
+        out = self.out
+        self.text.flush()
+        out.write(",".join(map(_csv_field, head)).encode("utf-8") + b",")
+        first = True
+        for text in _value_batches(rec):
+            out.write((b'"[' if first else b",") + text.replace(b'"', b'""'))
+            first = False
+        out.write(b'[]\r\n' if first else b']"\r\n')
 
     def function(self, fn):
         pass
