@@ -80,7 +80,7 @@ def plot_loss(report: dict, out_dir: str) -> Optional[str]:
                 ax.annotate(text, (b.get_x() + b.get_width() / 2, b.get_height()), ha="center", va="bottom",
                             fontsize=7, rotation=90, xytext=(0, 2), textcoords="offset points")
         ax.set_xticks(range(len(modes)))
-        ax.set_xticklabels(modes, rotation=20, fontsize=8)
+        ax.set_xticklabels(modes, rotation=30, ha="right", rotation_mode="anchor", fontsize=8)
         ax.set_title(f"acknowledged writes lost at {title}")
         ax.set_ylim(0, 115)
         ax.grid(axis="y", alpha=0.3)
@@ -173,7 +173,7 @@ def plot_recovery(report: dict, out_dir: str) -> Optional[str]:
         ax.set_title(f"AOF base load (s), {keys:,} keys", fontsize=10)
         ax.grid(axis="y", alpha=0.3)
     for ax, key, label, scale in ((axes[0], "recovery_s", "recovery after the crash (s)", 1.0),
-                                  (axes[1], "files_bytes", "files at the crash (MB)", 1e-6)):
+                                  (axes[1], "files_bytes", "files at the crash (MB, temp incl.)", 1e-6)):
         for i, s in enumerate(servers):
             xs, ys = [], []
             for j, m in enumerate(modes):
@@ -184,7 +184,7 @@ def plot_recovery(report: dict, out_dir: str) -> Optional[str]:
                 ys.append(r[key] * scale)
             ax.bar(xs, ys, width, color=COLORS[s], label=s)
         ax.set_xticks(range(len(modes)))
-        ax.set_xticklabels(modes, rotation=20, fontsize=8)
+        ax.set_xticklabels(modes, rotation=30, ha="right", rotation_mode="anchor", fontsize=8)
         ax.set_title(label, fontsize=10)
         ax.grid(axis="y", alpha=0.3)
     axes[0].legend(fontsize=8)
@@ -210,8 +210,8 @@ def plot_incremental(report: dict, out_dir: str) -> Optional[str]:
     ax.set_xlabel("value size (bytes, log scale)")
     ax.set_ylabel("% of keys changed between snapshots")
     ax.set_ylim(0, 100)
-    ax.set_title(f"incremental snapshots: {inc.get('metadata_bytes_per_changed_key', 40)} bytes of metadata "
-                 "per changed key against the record size")
+    ax.set_title(f"incremental snapshots: break-even at {inc.get('metadata_bytes_per_changed_key', 40)} B "
+                 "metadata per changed key")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()

@@ -36,9 +36,9 @@ class LabPlan:
 
 def quick_plan(seed: int = 11) -> LabPlan:
     return LabPlan(quick=True,
-                   loss=LossPlan(preload_writes=6_000, phase_s=1.5, rewrite_after_s=0.5, tail_s=1.25, depth=16,
+                   loss=LossPlan(preload_writes=4_000, phase_s=1.5, rewrite_after_s=0.4, tail_s=1.15, depth=16,
                                  save_seconds=1, seed=seed),
-                   latency=LatencyPlan(keys=10_000, value_size=100, none_s=0.5, repeats=1, seed=seed))
+                   latency=LatencyPlan(keys=10_000, value_size=100, none_s=0.4, repeats=1, seed=seed))
 
 
 def full_plan(seed: int = 11) -> LabPlan:

@@ -42,7 +42,7 @@ def runs_table(report: dict) -> Table:
 
 
 def latency_table(report: dict) -> Table:
-    t = Table(title="Write latency (ms) while nothing, SAVE or BGSAVE runs", title_justify="left")
+    t = Table(title="Write latency (ms): idle, SAVE, BGSAVE", title_justify="left")
     for col, just in (("server", "left"), ("during", "left"), ("p50", "right"), ("p99", "right"),
                       ("max", "right"), ("samples", "right")):
         t.add_column(col, justify=just)
@@ -56,7 +56,7 @@ def latency_table(report: dict) -> Table:
 
 
 def cow_table(report: dict) -> Table:
-    t = Table(title="Copy-on-write of a BGSAVE against the fraction of keys rewritten", title_justify="left")
+    t = Table(title="BGSAVE copy-on-write by keys rewritten", title_justify="left")
     for col, just in (("server", "left"), ("rewritten", "right"), ("keys", "right"), ("copy-on-write", "right"),
                       ("child held", "left")):
         t.add_column(col, justify=just)
@@ -67,8 +67,8 @@ def cow_table(report: dict) -> Table:
 
 
 def bases_table(report: dict) -> Table:
-    t = Table(title="AOF base formats on the same keys (BGREWRITEAOF, then a fresh server loads it)",
-              title_justify="left")
+    t = Table(title="AOF base formats on the same keys", title_justify="left",
+              caption="BGREWRITEAOF, then a fresh server loads the base")
     for col, just in (("server", "left"), ("base", "left"), ("keys", "right"), ("size", "right"),
                       ("rewrite", "right"), ("load", "right")):
         t.add_column(col, justify=just)
