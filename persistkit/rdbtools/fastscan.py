@@ -90,6 +90,7 @@ def walk(reader, src: ByteSource, scanner, on_item: Callable, on_scan: Callable,
     counters then describe the records it accepted since the last call)."""
     from persistkit._accel import rdbscan as rs
 
+    rs.keep_freed_windows()
     it = iter(reader)
     on_item(next(it))
     R_NEED, R_BIG, R_DONE = rs.R_NEED, rs.R_BIG, rs.R_DONE
