@@ -422,3 +422,47 @@ def test_repeated_keys_on_standard_input(tmp_path):
                 docs.append(json.dumps(rep.as_dict()))
     assert docs[0] == docs[2] and docs[1] == docs[3]
     assert sum(p["code"] == "duplicate-key" for p in json.loads(docs[0])["problems"]) == 2
+
+
+# ---------------------------------------------------------------------------
+# LZF headers whose claim no compressed data can meet
+
+
+def _lzf_string(packed: bytes, claim: int) -> bytes:
+    return b"\xc3" + encode_length(len(packed)) + encode_length(claim) + packed
+
+
+@needs_compiled
+@pytest.mark.parametrize("where", ["key", "string", "list", "hash-value", "set-member", "blob"])
+def test_lzf_claim_past_the_expansion_bound_is_judged_alike(where):
+    """An LZF header claiming more than its compressed bytes can expand to is an error
+    on every path (lengths.check_lzf_lengths), decoding or skipping: verify, verify
+    --quick and inspect agree on both paths, wherever the string sits."""
+    from persistkit.kvencoding import lzf
+
+    packed = lzf.compress(b"abcabcabc" * 40)
+    assert packed is not None
+    bad = _lzf_string(packed, lzf.max_decompressed_size(len(packed)) + 1)
+    plain = b"\x00" + encode_string(b"before") + encode_string(b"v")
+    after = b"\x00" + encode_string(b"after") + encode_string(b"w")
+    if where == "key":
+        rec = b"\x00" + bad + encode_string(b"v")
+    elif where == "string":
+        rec = b"\x00" + encode_string(b"k") + bad
+    elif where == "list":
+        rec = b"\x01" + encode_string(b"k") + encode_length(2) + encode_string(b"a") + bad
+    elif where == "hash-value":
+        rec = b"\x04" + encode_string(b"k") + encode_length(1) + encode_string(b"f") + bad
+    elif where == "set-member":
+        rec = b"\x02" + encode_string(b"k") + encode_length(2) + encode_string(b"a") + bad
+    else:
+        rec = b"\x10" + encode_string(b"k") + bad   # a hash listpack blob
+    data = _rdb([plain, rec, after])
+    for quick in (False, True):
+        pure, fast = both(verify_doc, "lzf.rdb", data, quick)
+        assert fast == pure, (where, quick)
+        doc = json.loads(pure)
+        assert not doc["ok"], (where, quick)
+        assert any("LZF" in p["message"] for p in doc["problems"]), (where, quick, doc["problems"])
+    pure, fast = both(inspect_doc, "lzf.rdb", data)
+    assert fast == pure, where
