@@ -215,21 +215,10 @@ cdef inline uint64_t lzf_max_size(uint64_t clen) noexcept nogil:
 cdef inline int rdb_str_head(const unsigned char** pp, const unsigned char* end,
                              RdbStr* s) noexcept nogil:
     """The prefix of one RDB string (and an LZF string's two lengths, the uncompressed
-    claim checked against what the compressed bytes can expand to, as read_string does).
+    claim checked against what the compressed bytes can expand to, as
+    lengths.check_lzf_lengths does for every reader, decoding or skipping).
     ``pp[0]`` is left at the string's data (RAW/LZF), which is NOT checked against
     ``end``; INT strings are read whole."""
-    return rdb_str_head_ex(pp, end, s, 1)
-
-
-cdef inline int rdb_str_head_unchecked(const unsigned char** pp, const unsigned char* end,
-                                       RdbStr* s) noexcept nogil:
-    """``rdb_str_head`` without the LZF claim check: the reader's skipping paths
-    (decode=False) read the two LZF lengths and skip the data without judging them."""
-    return rdb_str_head_ex(pp, end, s, 0)
-
-
-cdef inline int rdb_str_head_ex(const unsigned char** pp, const unsigned char* end,
-                                RdbStr* s, bint check_claim) noexcept nogil:
     cdef uint64_t n
     cdef bint enc
     cdef const unsigned char* p
@@ -267,7 +256,7 @@ cdef inline int rdb_str_head_ex(const unsigned char** pp, const unsigned char* e
         r = rdb_plain_len(pp, end, &s.len)
         if r != PK_OK:
             return r
-        if check_claim and s.len > lzf_max_size(s.clen):
+        if s.len > lzf_max_size(s.clen):
             return PK_BAD
         s.form = STR_LZF
         s.ptr = pp[0]

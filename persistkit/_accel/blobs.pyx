@@ -12,7 +12,7 @@ from libc.stdlib cimport malloc, free
 
 from persistkit._accel.blobs cimport (
     PK_OK, PK_END, PK_SHORT, PK_BAD, STR_RAW, STR_INT, STR_LZF, Elem, RdbStr,
-    rdb_len, rdb_str, rdb_str_head_unchecked, lzf_decode, lzf_max_size, canonical_int,
+    rdb_len, rdb_str, rdb_str_head, lzf_decode, lzf_max_size, canonical_int,
     int_text, LpIter, lp_open, lp_next, ZlIter, zl_open, zl_next, IsIter, is_open, is_next,
     ZmIter, zm_open, zm_next, StreamIter, StreamEntry, sn_open, sn_next, sn_field)
 
@@ -68,14 +68,16 @@ def read_string(const unsigned char[::1] data, Py_ssize_t pos=0):
     return _lzf(s.ptr, <Py_ssize_t>s.clen, <Py_ssize_t>s.len), "lzf", p - base
 
 
-def skip_string_unchecked(const unsigned char[::1] data, Py_ssize_t pos=0):
-    """(form, decoded length, next position) as the reader's skipping paths walk an RDB
-    string (LZF lengths not judged, data not decoded)."""
+def skip_string(const unsigned char[::1] data, Py_ssize_t pos=0):
+    """(form, decoded length, next position) as the compiled scan walks an RDB string it
+    does not decode (lengths.skip_string's rules: the LZF claim checked, data skipped)."""
     cdef const unsigned char* base = &data[0] if data.shape[0] else NULL
     cdef const unsigned char* p = base + pos
     cdef const unsigned char* end = base + data.shape[0]
     cdef RdbStr s
-    _check(rdb_str_head_unchecked(&p, end, &s))
+    if pos < 0 or pos > data.shape[0]:
+        raise IndexError(pos)
+    _check(rdb_str_head(&p, end, &s))
     if s.form == STR_RAW:
         if s.len > <uint64_t>(end - p):
             raise BlobShort("short")
