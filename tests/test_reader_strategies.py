@@ -86,16 +86,33 @@ def test_walker_rereads_pos_and_db_between_items():
 # -- skip rejects what decode rejects -------------------------------------------------
 
 def _verdicts(data: bytes):
-    """verify and verify --quick on the reference (pure) reader; the compiled scan must
-    agree with it (its own differential tests)."""
-    from persistkit import accel
+    """[verify, verify --quick] errors (code, offset); the same on the compiled scan as on
+    the reference (pure) reader, and inspect (the skip strategy as well) fails on them."""
+    import contextlib
 
-    out = []
-    for quick in (False, True):
-        with accel.forced_pure():
-            rep = verify_rdb("mem.rdb", data=data, quick=quick)
-        out.append(sorted((p.code, p.offset) for p in rep.problems if p.severity == "error"))
-    return out
+    from persistkit import accel
+    from persistkit.rdbtools.inspect import inspect_rdb
+
+    per_path = []
+    for pure in (False, True):
+        ctx = accel.forced_pure() if pure else contextlib.nullcontext()
+        out = []
+        with ctx:
+            for quick in (False, True):
+                rep = verify_rdb("mem.rdb", data=data, quick=quick)
+                out.append(sorted((p.code, p.offset) for p in rep.problems
+                                  if p.severity == "error"))
+            try:
+                inspect_rdb("mem.rdb", data=data)
+                inspected = None
+            except FormatError as exc:
+                inspected = exc.offset
+        per_path.append((out, inspected))
+    assert per_path[0] == per_path[1], f"compiled {per_path[0]} != pure {per_path[1]}"
+    (full, quick), inspected = per_path[0]
+    if full:
+        assert inspected == full[0][1], (inspected, full)
+    return full, quick
 
 
 @pytest.mark.parametrize("name,record", [
@@ -305,3 +322,52 @@ def test_every_strategy_frames_the_real_corpus_alike():
                         recs.append(i)
                 seen[name] = [(r.db, r.key, r.offset, r.length, r.type, r.encoding) for r in recs]
         assert seen["build"] == seen["stream"] == seen["validate"] == seen["skip"], path
+
+
+# -- the compiled scan's string walk against the shared codec ------------------------
+
+def test_compiled_string_skip_is_lengths_skip_string():
+    """The compiled scan (blobs.pxd rdb_str_head, used by verify, verify --quick and
+    inspect) keeps its own copy of the length / LZF-header rules; it must accept and
+    reject exactly what ``lengths.skip_string`` does, on every prefix form and on
+    mutations (an impossible LZF claim, a length past the end, bad encodings)."""
+    from persistkit import accel
+
+    blobs = accel.compiled_available("blobs")
+    if blobs is None:
+        pytest.skip("compiled accelerator not built")
+    rng = random.Random(77)
+    seeds = _corpus_strings(rng) + [
+        _lzf_claim(3, 1000), _lzf_claim(3, 264), _lzf_claim(3, 265), _lzf_claim(2, 8),
+        _lzf_claim(2, 9), b"\xc3\x00\x00", b"\xc4", b"\xbf\x00", b"\x81" + b"\xff" * 8,
+        b"\x80\x00\x00\x01\x00" + b"x" * 255,
+    ]
+
+    def pure(data: bytes):
+        src = ByteSource(data)
+        try:
+            n = L.skip_string(src, "s")
+        except FormatError as exc:
+            return "short" if exc.__class__.__name__ == "TruncatedError" else "rejected"
+        return src.pos if data[0] >> 6 == 3 and data[0] & 0x3F < 3 else (n, src.pos)
+
+    def compiled(data: bytes):
+        try:
+            form, n, pos = blobs.skip_string(data)
+        except blobs.BlobShort:
+            return "short"
+        except blobs.BlobRejected:
+            return "rejected"
+        return pos if form == "int" else (n, pos)
+
+    outcomes = set()
+    checked = 0
+    for seed in seeds:
+        for m in _mutations(rng, seed):
+            if not m:
+                continue
+            want = pure(m)
+            assert compiled(m) == want, m.hex()
+            outcomes.add(want if isinstance(want, str) else "ok")
+            checked += 1
+    assert outcomes == {"ok", "short", "rejected"} and checked > 2000
