@@ -371,3 +371,72 @@ def test_compiled_string_skip_is_lengths_skip_string():
             outcomes.add(want if isinstance(want, str) else "ok")
             checked += 1
     assert outcomes == {"ok", "short", "rejected"} and checked > 2000
+
+
+# -- the inline hot paths against the general codec ----------------------------------
+
+class _Exact:
+    """A stream read with a one-byte chunk: the window then holds only the bytes asked
+    for, so the walker's and the entries' inline short-string paths (which need the
+    whole string in the window) do not fire and strings go through ``kvencoding.lengths``."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.at = 0
+
+    def read(self, n: int) -> bytes:
+        piece = self.data[self.at:self.at + n]
+        self.at += len(piece)
+        return piece
+
+
+def _walk(source, strategy: str):
+    from persistkit.kvencoding.errors import FormatError as _FE
+
+    out = []
+    try:
+        for i in RDBReader(source, strategy=strategy, name="f", strict_crc=False,
+                           allow_future=True):
+            if i.__class__ is model.Record:
+                value = i.value
+                if strategy == "stream" and hasattr(value, "drain"):
+                    value = list(value)
+                out.append((i.db, i.key, i.offset, i.length, i.encoding, i.size_hint,
+                            repr(i.layout), repr(value) if strategy == "build" else None))
+    except _FE as exc:
+        out.append(("error", type(exc).__name__, exc.offset, exc.message))
+    return out
+
+
+def _small_rdbs() -> list:
+    from corpus import PUBLIC
+
+    files = [p for p in _real_rdbs() if p.stat().st_size < (16 << 10)]
+    if PUBLIC.is_dir():
+        files += sorted(p for p in PUBLIC.rglob("*.rdb")
+                        if p.is_file() and p.stat().st_size < (48 << 10))
+    return files
+
+
+def test_inline_short_string_paths_are_the_general_codec():
+    """Every strategy over the real and public corpus files (and mutations of some) reads
+    the same records, values and errors from the whole file in memory (inline paths
+    taken) as from a one-byte window (inline paths never taken)."""
+    from persistkit import accel
+
+    files = _small_rdbs()
+    assert len(files) > 50
+    rng = random.Random(5)
+    compared = 0
+    with accel.forced_pure():
+        for path in files:
+            data = path.read_bytes()
+            cases = [data] + ([m for m in _mutations(rng, data)][1:4] if rng.random() < 0.2 else [])
+            for blob in cases:
+                for name in st.STRATEGIES:
+                    whole = _walk(blob, name)
+                    narrow = _walk(ByteSource(_Exact(blob), size=len(blob), chunk=1,
+                                              crc=True), name)
+                    assert whole == narrow, (path.name, name)
+                    compared += 1
+    assert compared > 200
