@@ -91,23 +91,25 @@ KEY_META_SINCE = 13        # Redis RDB version that has opcode 243 KEY_META
 HASH_TEMPLATE_SINCE = 15   # Redis RDB version that has opcode 242 HASH_TEMPLATE
 KNOWN_NEWER_REDIS = ()
 
-# Type bytes and opcodes a newer server writes whose layout could not be confirmed in
-# its source: refused by name. {(code, first RDB version): (what, server)}. Redis 8.10
-# (RDB 15) numbers GCRA 33 (redis/librdb's defines.h: "Redis Ent ENABLE_GCRA only;
-# reserved, not parsed"); the RDB 14 source tree has GCRA as 29, compiled only with
-# ENABLE_GCRA ("Hold GCRA out of the release"), so a 29 in an RDB 14 file comes from
-# such a build. (RDB 15's 29-32 are hash templates: see kvencoding.hashtemplate.)
+# Type bytes and opcodes a newer server writes that this tool does not read: refused by
+# name. {(code, first RDB version): (what, why)}. The RDB 14 tree (redis/redis src/rdb.h)
+# numbers GCRA 29 only under ENABLE_GCRA, which releases are built without (server.h:
+# "Code related to GCRA is disabled by default"), so a 29 in an RDB 14 file comes from
+# such a build and no released server loads it. In RDB 15 (Redis 8.10) GCRA moves to 33,
+# after the hash templates (29-32, see kvencoding.hashtemplate), as other RDB tools'
+# type lists give it; no RDB 15 rdb.c was at hand to show its stored form.
 UNCONFIRMED = {
-    (29, 14): ("GCRA, an ENABLE_GCRA build of Redis 8.8", "redis"),
-    (33, 15): ("GCRA", "Redis 8.10"),
+    (29, 14): ("GCRA, an ENABLE_GCRA build of Redis 8.8",
+               "Redis 8.8 releases are built without GCRA, so none writes or loads it"),
+    (33, 15): ("GCRA, Redis 8.10", "its layout could not be confirmed"),
 }
 # Valkey versions newer than this tool reads, refused by name.
 UNCONFIRMED_VALKEY = {81: "Valkey 9.2"}
 
 
 def unconfirmed(code: int, version: int, dialect: str = "redis"):
-    """``(what, server)`` when ``code`` is a known type/opcode of a newer server whose
-    layout is not confirmed, else None."""
+    """``(what, why)`` when ``code`` is a known type/opcode of a newer server that this
+    tool does not read, else None."""
     if dialect != "redis":
         return None
     best = None

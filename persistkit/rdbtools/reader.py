@@ -375,8 +375,7 @@ class RDBReader:
         newer = op.unconfirmed(t, self.header.version, self.dialect)
         if newer is not None:
             kind = "opcode" if t >= 240 else "type"
-            raise self._err(f"RDB {kind} {t} ({newer[0]}, {newer[1]}) is not supported: its "
-                            "layout could not be confirmed", at,
+            raise self._err(f"RDB {kind} {t} ({newer[0]}) is not supported: {newer[1]}", at,
                             expected=f"a {self.header.magic} v{self.header.version} type or opcode "
                             "this tool reads", found=str(t), cls=UnsupportedVersionError)
         raise self._err(f"unknown value type or opcode {t}", at,
@@ -411,7 +410,7 @@ class RDBReader:
         return model.Opaque(op.OP_SLOT_IMPORT, "SLOT_IMPORT", cap.raw(), at, self.src.tell() - at)
 
     def _read_hash_template(self, at: int) -> model.Opaque:
-        # librdb elementHashTemplate: id, field count, the field names (ascending).
+        # Opcode 242 (RDB 15): id, field count, the field names (ascending; kvencoding.hashtemplate).
         from persistkit.kvencoding.hashtemplate import read_template_record
 
         try:
