@@ -1,10 +1,13 @@
 """Hash templates (Redis 8.10, RDB 15): hashes whose field names live in a shared template.
 
-The layout is taken from redis/librdb ``src/lib/parser.c`` (``elementHashTemplate``,
-``elementHashTmplLpRef``, ``elementHashTmplArrayRef``, ``elementHashTmplSelfContained``;
-its ``defines.h`` numbers them) and agrees with the hand-built payloads of redis/redis
-``tests/unit/type/hash-templates.tcl``. No Redis 8.10 server or file was at hand, so
-it is read, never written.
+The evidence is Redis's own: ``src/t_hash.c`` (the template registry: field names
+sorted by ``sdscmplen``, length then bytes, checked by ``hashTemplateValidateFields``;
+a TMPL_LP value is a listpack ``[template id][v0]...[vN-1]``) and
+``tests/unit/type/hash-templates.tcl``, whose hand-built RESTORE payloads (good and
+malformed) and RDB corruption tests (the byte positions they patch: the template id
+after a REF key, the field count before the first name) fix the forms below. The
+``rdb.c`` of an RDB 15 tree and a Redis 8.10 server or file were not at hand, so the
+forms are read, never written.
 
 * opcode 242 ``RDB_OPCODE_HASH_TEMPLATE`` (a top-level record, before the keys that use
   it): length id, length N (> 0), N field-name strings, strictly ascending in
