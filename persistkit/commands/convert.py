@@ -77,7 +77,7 @@ def register(main) -> None:
     @click.argument("path")
     @click.option("-o", "--output", required=True,
                   help="Output RDB (written atomically; .lz4 = LZ4 frame; - = stdout, not atomic).")
-    @click.option("--rdb-version", type=int, help="Target RDB version (6-12, or 80 for Valkey 9).")
+    @click.option("--rdb-version", type=int, help="Target RDB version (6-14, or 80 for Valkey 9).")
     @click.option("--target", type=target_choice, help="Target server (sets version and dialect).")
     @click.option("--db", "dbs", type=int, multiple=True, help="Keep only this db (repeatable).")
     @click.option("--match", "patterns", multiple=True, help="Keep only keys matching this glob (repeatable).")

@@ -89,7 +89,7 @@ def register(main) -> None:
     @click.option("-o", "--output", "out", metavar="OUT", help="Write the state to OUT (an RDB, or a "
                   "multi-part AOF folder with --format aof).")
     @click.option("--format", "fmt", type=click.Choice(["rdb", "aof"]), default="rdb", show_default=True)
-    @click.option("--rdb-version", type=int, help="RDB version of the output (6-12, 80 = VALKEY080); "
+    @click.option("--rdb-version", type=int, help="RDB version of the output (6-14, 80 = VALKEY080); "
                   "default: the input snapshot's, else 10 (12 when hash field TTLs need it).")
     @click.option("--to", "to_url", metavar="redis://HOST:PORT[/DB]",
                   help="RESTORE the state into a live server (pipelined).")
