@@ -17,7 +17,7 @@ from persistkit.lab import report as rep
 from persistkit.lab import servers
 from persistkit.lab.experiments import AckLog, LossPlan, loss_run, recover, summarize, write_batches
 from persistkit.lab.timeline import (CREATE, FSYNC, MKDIR, RENAME, SYNC, UNLINK, WRITE, FsEvent,
-                                     build_post_cut, parse_strace)
+                                     build_post_cut, parse_strace, resolve_unfinished)
 from persistkit.lab.workload import Workload, parse_write_key, write_key
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -88,6 +88,45 @@ def test_rename_over_a_file_counts_only_once_the_folder_is_synced(tmp_path):
     after = build_post_cut(events, 4.5, root, str(tmp_path / "c"))
     assert after.files == {"d/base": 8} and after.missing_content == []
     assert (tmp_path / "c" / "d" / "base").read_bytes() == b"new-base"
+
+
+def test_a_rename_racing_the_kill_is_read_from_the_files_and_the_replaced_snapshot_from_the_links(tmp_path):
+    """A snapshot child renames its temp file over dump.rdb as the kill lands: strace prints
+    "= ?". The files say the rename happened (a kill -9 finds the new snapshot), but without
+    a folder fsync after it a power cut keeps the old dump.rdb, whose inode no name leads
+    to any more: its bytes come from the links taken just before the kill."""
+    root = str(tmp_path / "src")
+    lines = [
+        f'10 1.000000 openat(AT_FDCWD<{root}>, "dump.rdb", O_WRONLY|O_CREAT|O_TRUNC, 0666) = 5<{root}/dump.rdb> <0.000100>',
+        f'10 1.100000 write(5<{root}/dump.rdb>, ""..., 3) = 3 <0.000010>',
+        f'10 1.200000 fsync(5<{root}/dump.rdb>) = 0 <0.000100>',
+        f'10 1.300000 fsync(3<{root}>) = 0 <0.000100>',
+        f'11 2.000000 openat(AT_FDCWD<{root}>, "temp-11.rdb", O_WRONLY|O_CREAT|O_TRUNC, 0666) = 6<{root}/temp-11.rdb> <0.000100>',
+        f'11 2.100000 write(6<{root}/temp-11.rdb>, ""..., 5) = 5 <0.000010>',
+        f'11 2.200000 fsync(6<{root}/temp-11.rdb>) = 0 <0.000100>',
+        f'10 2.250000 write(7<{root}/dump.rdb>, ""..., 9) = ?',
+        f'11 2.300000 rename("temp-11.rdb", "dump.rdb") = ?',
+    ]
+    events = parse_strace(lines, root, cwd=root)
+    assert [(e.kind, e.unfinished) for e in events if e.start >= 2.0] == [
+        ("create", False), ("write", False), ("fsync", False), ("rename", True)]   # the "?" write is dropped
+    # the files as the kill left them: the new snapshot under dump.rdb, the temp name gone
+    write_final(tmp_path / "src", {"dump.rdb": b"NEWSS"})
+    happened = resolve_unfinished(list(events))
+    assert happened[-1].kind == RENAME and happened[-1].end == happened[-1].start == 2.3
+    # had the temp file still been there, the rename did not happen
+    assert [e.kind for e in resolve_unfinished(list(events), lambda p: True)][-1] == FSYNC
+    # links taken at 2.25 keep the old snapshot's inode
+    (tmp_path / "kept").mkdir()
+    (tmp_path / "kept" / "dump.rdb").write_bytes(b"OLD")
+    (tmp_path / "kept" / "temp-11.rdb").write_bytes(b"NEWSS")
+    pc = build_post_cut(happened, 2.4, root, str(tmp_path / "cut"), kept=(2.25, str(tmp_path / "kept")))
+    assert pc.files == {"dump.rdb": 3} and pc.missing_content == []
+    assert (tmp_path / "cut" / "dump.rdb").read_bytes() == b"OLD"
+    assert build_post_cut(happened, 2.4, root, str(tmp_path / "cut2")).missing_content == ["dump.rdb"]
+    # a folder fsync after the rename would have made the new snapshot the durable one
+    synced = happened + [ev(2.35, FSYNC, root)]
+    assert build_post_cut(synced, 2.4, root, str(tmp_path / "cut3")).files == {"dump.rdb": 5}
 
 
 def test_sync_event_and_initial_files_are_durable_and_unlink_needs_the_folder(tmp_path):

@@ -22,7 +22,8 @@ from typing import Callable, Optional
 
 from . import servers
 from .client import ReplyError, RespClient, ServerGone, wait_until
-from .timeline import SYNC, FsEvent, build_post_cut, read_trace, sync_tree, unsynced_name_changes
+from .timeline import (SYNC, FsEvent, build_post_cut, link_tree, read_trace, resolve_unfinished, sync_tree,
+                       unsynced_name_changes)
 from .workload import Workload, parse_write_key
 
 Progress = Optional[Callable[[str], None]]
@@ -279,6 +280,7 @@ def loss_run(kind: str, mode: str, plan: LossPlan, work: Path, progress: Progres
                 seq, row["rewrite_in_flight_at_crash"] = _crash_into_rewrite(c, wl, log, seq, plan, row["rewrite_s"])
         # the crash: the next batch is on its way when the server dies
         c.send_raw(b"".join(wl.write_commands(seq, plan.depth)))
+        kept = (link_tree(str(data), str(work / "kept")), str(work / "kept")) if tracing else None
         kill_t = srv.kill9()
         c.close()
     finally:
@@ -303,13 +305,18 @@ def loss_run(kind: str, mode: str, plan: LossPlan, work: Path, progress: Progres
     row["lost_at_power_cut"] = None
     if tracing:
         say(f"{kind} {mode}: rebuilding the files of a power cut")
-        events = read_trace(trace, str(data), cwd=str(data))
+        # a call the kill interrupted counts if the files it left say it happened
+        traced = read_trace(trace, str(data), cwd=str(data))
+        events = resolve_unfinished(traced)
+        kept_ids = {id(e) for e in events}
+        interrupted = [{"call": e.kind, "path": os.path.relpath(e.path, data.resolve()), "happened": id(e) in kept_ids}
+                       for e in traced if e.unfinished]
         # what the server itself never made durable (the lab's own sync left out)
         row["unsynced_name_changes"] = unsynced_name_changes(events, str(data))
         events.append(FsEvent(sync_start, sync_end, 0, SYNC))
         events.sort(key=lambda e: e.start)
         cut_dir = work / "after-power-cut"
-        pc = build_post_cut(events, kill_t, str(data), str(cut_dir))
+        pc = build_post_cut(events, kill_t, str(data), str(cut_dir), kept=kept)
         if pc.files == row["files"] and not pc.missing_content:
             rp = rk      # every byte was durable: the same files recover the same way
         else:
@@ -317,7 +324,7 @@ def loss_run(kind: str, mode: str, plan: LossPlan, work: Path, progress: Progres
         row["lost_at_power_cut"] = rp.lost
         row["power_cut"] = {**_recovery_dict(rp, log, kill_t), **pc.as_dict(),
                             "durable_point": _durable_point(pc, mode, kill_t),
-                            "trace_events": len(events)}
+                            "trace_events": len(events), "interrupted_calls": interrupted}
         row["power_cut"]["acked_after_durable_point"] = (
             log.acked_after(row["power_cut"]["durable_point"]) if row["power_cut"]["durable_point"] else None)
     row["snapshot_fork_before_kill"] = None

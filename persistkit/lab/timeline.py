@@ -48,6 +48,9 @@ class FsEvent:
     size: int = 0           # WRITE: bytes written; TRUNCATE: new length
     offset: int = -1        # WRITE with an explicit offset (pwrite)
     child: int = 0          # FORK: the new process
+    # the process died inside the call (strace printed "= ?"): whether it took effect is
+    # read from the files it left (``resolve_unfinished``)
+    unfinished: bool = False
 
 
 # ---------------------------------------------------------------------------------------
@@ -56,7 +59,7 @@ class FsEvent:
 _LINE = re.compile(r"^(\d+)\s+(\d+\.\d+)\s+(.*)$")
 _DURATION = re.compile(r"\s<(\d+\.\d+)>\s*$")
 _RESUMED = re.compile(r"^<\.\.\. (\w+) resumed>(.*)$")
-_CALL = re.compile(r"^(\w+)\((.*)\)\s+=\s+(-?\d+)(?:<([^>]*)>)?(?:\s.*)?$")
+_CALL = re.compile(r"^(\w+)\((.*)\)\s+=\s+(-?\d+|\?)(?:<([^>]*)>)?(?:\s.*)?$")
 _FD_PATH = re.compile(r"^-?\d+<(.*)>$")
 _DIRFD = re.compile(r"^(AT_FDCWD|\d+)(?:<(.*)>)?$")
 
@@ -160,14 +163,23 @@ def parse_strace(lines: Iterable[str], root: str, cwd: Optional[str] = None) -> 
         c = _CALL.match(rest.strip())
         if not c:
             continue
-        name, argtext, ret = c.group(1), c.group(2), int(c.group(3))
-        if ret < 0:
+        name, argtext = c.group(1), c.group(2)
+        unfinished = c.group(3) == "?"
+        ret = None if unfinished else int(c.group(3))
+        if ret is not None and ret < 0:
             continue
         ret_path = c.group(4)
         args = _split_args(argtext)
         ev = _event(name, args, ret, ret_path, res, pid, ts, ts + duration)
         if ev is None:
             continue
+        if unfinished:
+            # only a name change can be told from the files afterwards; a write or an
+            # fsync the process died in adds nothing durable (nothing of the process is
+            # left to fsync it later), a fork that never returned made no child
+            if ev.kind not in (CREATE, RENAME, UNLINK, MKDIR):
+                continue
+            ev.unfinished = True
         if ev.kind == FORK or ev.kind == SYNC or inside(ev.path) or (ev.dest and inside(ev.dest)):
             events.append(ev)
     events.sort(key=lambda e: e.start)
@@ -180,7 +192,7 @@ def _event(name, args, ret, ret_path, res: _Resolver, pid, start, end) -> Option
 
     if name in ("write", "writev", "pwrite64", "pwritev"):
         path = _fd_path(args[0]) if args else None
-        if path is None:
+        if path is None or ret is None:
             return None
         offset = -1
         if name in ("pwrite64", "pwritev") and len(args) >= 4:
@@ -234,7 +246,7 @@ def _event(name, args, ret, ret_path, res: _Resolver, pid, start, end) -> Option
         res.cwd = res.resolve(_unquote(args[0]))
         return None
     if name in ("fork", "vfork", "clone", "clone3"):
-        if "CLONE_THREAD" in (args[0] if args else "") or ret <= 0:
+        if "CLONE_THREAD" in (args[0] if args else "") or ret is None or ret <= 0:
             return None
         return ev(FORK, child=ret)
     return None
@@ -475,16 +487,25 @@ class PostCut:
 
 def build_post_cut(events: list[FsEvent], cut: float, src_root: str, dst_root: str, *,
                    initial: Optional[dict[str, int]] = None, metadata: str = "strict",
-                   read: Optional[Callable[[str, int], bytes]] = None) -> PostCut:
+                   read: Optional[Callable[[str, int], bytes]] = None,
+                   kept: Optional[tuple[float, str]] = None) -> PostCut:
     """Write into ``dst_root`` the files a power cut at ``cut`` leaves of ``src_root``.
 
     ``src_root`` holds the files as the processes left them at the end of ``events``
     (a kill keeps every write); each durable file gets the first ``synced`` bytes of
     its inode's final content. ``read(relpath, n)`` overrides how those bytes are read.
+    ``kept`` is ``(time, folder)`` of a ``link_tree`` taken before the cut: a durable
+    file no name leads to at the end is read from the link its name had at that time
+    (when that link holds at least the durable bytes).
     """
     src_root = os.path.realpath(src_root)
     model = FsModel(src_root, initial, metadata=metadata)
     model.load(events)
+    kept_path_of: dict[int, str] = {}
+    if kept is not None and kept[0] <= cut:
+        model.advance(kept[0])
+        kept_path_of = {obj.id: os.path.join(kept[1], os.path.relpath(path, src_root))
+                        for path, obj in model.volatile.items() if not obj.is_dir}
     model.advance(cut)
     durable = {rel: (obj, obj.synced, obj.size) for rel, obj in model.durable_files().items()}
     creators = {rel: obj.creator for rel, obj in model.durable_files().items()}
@@ -511,10 +532,15 @@ def build_post_cut(events: list[FsEvent], cut: float, src_root: str, dst_root: s
         data = b""
         if synced:
             src = end_path_of.get(obj.id)
-            if src is None:
-                missing.append(rel)
-                continue
-            data = reader(src, synced)
+            if src is not None:
+                data = reader(src, synced)
+            else:
+                link = kept_path_of.get(obj.id)
+                if link is None or not os.path.isfile(link) or os.path.getsize(link) < synced:
+                    missing.append(rel)
+                    continue
+                with open(link, "rb") as fh:
+                    data = fh.read(synced)
         with open(target, "wb") as fh:
             fh.write(data)
         files[rel] = len(data)
@@ -523,6 +549,49 @@ def build_post_cut(events: list[FsEvent], cut: float, src_root: str, dst_root: s
     vanished = sorted(rel for rel in end_path_of.values() if rel not in files and rel not in missing)
     forks = {e.child: e.start for e in events if e.kind == FORK}
     return PostCut(cut, files, dropped, missing, vanished, creators, synced_at, forks)
+
+
+def resolve_unfinished(events: list[FsEvent], exists: Callable[[str], bool] = os.path.lexists) -> list[FsEvent]:
+    """The events with each call the process died in (``unfinished``) kept if the files
+    it left say it took effect, dropped if not: a kill -9 can land between a rename's
+    entry and strace seeing its return (a snapshot child renaming its temp file at the
+    moment of the crash), and the rename may or may not have happened. ``exists`` looks at
+    the files as the kill left them. A kept call counts from its entry (it finished before
+    the process died, at the kill); it stays marked ``unfinished``."""
+    out = []
+    for e in events:
+        if e.unfinished:
+            if e.kind in (CREATE, MKDIR):
+                happened = exists(e.path)
+            elif e.kind == UNLINK:
+                happened = not exists(e.path)
+            elif e.kind == RENAME:
+                happened = exists(e.dest) and not exists(e.path)
+            else:
+                happened = False
+            if not happened:
+                continue
+            e.end = e.start
+        out.append(e)
+    return out
+
+
+def link_tree(root: str, keep: str) -> float:
+    """Hard-link every file under ``root`` into ``keep`` (same tree) and return the time the
+    linking started. Taken just before the kill, it keeps the content of a file that a
+    rename racing the kill replaces: the file a power cut at the kill still holds (the
+    rename was not yet made durable) although no name leads to it afterwards."""
+    t = __import__("time").time()
+    for folder, _, names in os.walk(root):
+        rel = os.path.relpath(folder, root)
+        target = os.path.normpath(os.path.join(keep, rel))
+        os.makedirs(target, exist_ok=True)
+        for n in names:
+            try:
+                os.link(os.path.join(folder, n), os.path.join(target, n))
+            except FileNotFoundError:
+                pass          # gone since the folder was listed
+    return t
 
 
 def unsynced_name_changes(events: list[FsEvent], root: str) -> list[dict]:
