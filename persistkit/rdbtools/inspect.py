@@ -85,11 +85,15 @@ def _inspect(src: ByteSource, path: str, top: int, now_ms: Optional[int], progre
     ttl = out["ttl"]
     modules: dict[str, dict] = {}
     heap: list = []
-    state = {"seq": 0, "mem": 0, "last": 0, "db": "0"}
+    seq = mem = last = 0
+    current_db = "0"
+    Record = model.Record
+    heappush, heapreplace = heapq.heappush, heapq.heapreplace
 
     def take(item) -> None:
+        nonlocal seq, mem, last, current_db
         cls = item.__class__
-        if cls is model.Record:
+        if cls is Record:
             n = item.length
             d = dbs.get(str(item.db))
             if d is None:
@@ -126,7 +130,7 @@ def _inspect(src: ByteSource, path: str, top: int, now_ms: Optional[int], progre
                     ttl["lt_30d"] += 1
                 else:
                     ttl["later"] += 1
-            state["mem"] += KEY_OVERHEAD + len(item.key) + n + (elements or 0) * ELEMENT_OVERHEAD.get(item.encoding, 0)
+            mem += KEY_OVERHEAD + len(item.key) + n + (elements or 0) * ELEMENT_OVERHEAD.get(item.encoding, 0)
             if item.key_meta:
                 km = out["key_meta"]
                 km["keys"] += 1
@@ -140,20 +144,24 @@ def _inspect(src: ByteSource, path: str, top: int, now_ms: Optional[int], progre
                 m["keys"] += 1
                 m["bytes"] += n
             if top > 0:
-                state["seq"] += 1
-                _biggest(heap, top, (n, -state["seq"], item.db, item.key, item.type,
-                                     item.encoding, item.size_hint, item.offset))
-            if progress is not None and item.offset - state["last"] > (1 << 20):
-                state["last"] = item.offset
+                seq += 1
+                if len(heap) < top:
+                    heappush(heap, (n, -seq, item.db, item.key, item.type, item.encoding,
+                                    item.size_hint, item.offset))
+                elif n > heap[0][0]:
+                    heapreplace(heap, (n, -seq, item.db, item.key, item.type, item.encoding,
+                                       item.size_hint, item.offset))
+            if progress is not None and item.offset - last > (1 << 20):
+                last = item.offset
                 progress(item.offset, src.size)
         elif cls is model.Aux:
             out["aux"][item.key.decode("utf-8", "backslashreplace")] = bstr_json(item.value)
             if embed is not None:
                 embed.aux(item.key, item.value)
         elif cls is model.SelectDB:
-            state["db"] = str(item.db)
+            current_db = str(item.db)
         elif cls is model.ResizeDB:
-            d = dbs.setdefault(state["db"], {"keys": 0, "expires": 0, "resize_hint": None})
+            d = dbs.setdefault(current_db, {"keys": 0, "expires": 0, "resize_hint": None})
             d["resize_hint"] = {"keys": item.db_size, "expires": item.expires_size}
         elif cls is model.Function:
             m = _LIB.match(item.code)
@@ -178,14 +186,15 @@ def _inspect(src: ByteSource, path: str, top: int, now_ms: Optional[int], progre
             else:
                 out["checksum"] = "ok" if item.checksum_ok else "mismatch"
         if scanner is not None and top > 0:
-            scanner.seq = state["seq"]
+            scanner.seq = seq
             scanner.set_heap([entry[0] for entry in heap])
 
     def scanned(sc) -> None:
         """Add the records the compiled scan accepted (fastscan.walk)."""
+        nonlocal seq, mem, last
         if not sc.keys:
             return
-        db = state["db"]
+        db = current_db
         d = dbs.get(db)
         if d is None:
             d = dbs[db] = {"keys": 0, "expires": 0, "resize_hint": None}
@@ -214,17 +223,17 @@ def _inspect(src: ByteSource, path: str, top: int, now_ms: Optional[int], progre
         ttl["lt_1d"] += sc.ttl_1d
         ttl["lt_30d"] += sc.ttl_30d
         ttl["later"] += sc.ttl_later
-        state["mem"] += sc.memory
+        mem += sc.memory
         if top > 0:
             # The scanner kept a twin of the heap's sizes: these are exactly the
             # records the heap takes, in file order.
             for n, seq, rdb_db, key, rdb_type, enc, hint, offset in sc.biggest:
                 _biggest(heap, top, (n, -seq, rdb_db, key, type_names[rdb_type][0],
                                      enc_names[enc], hint, offset))
-            state["seq"] = sc.seq
+            seq = sc.seq
         sc.reset_stats()
-        if progress is not None and src.tell() - state["last"] > (1 << 20):
-            state["last"] = src.tell()
+        if progress is not None and src.tell() - last > (1 << 20):
+            last = src.tell()
             progress(src.tell(), src.size)
 
     scan_mod = fastscan.compiled(h)
@@ -244,7 +253,6 @@ def _inspect(src: ByteSource, path: str, top: int, now_ms: Optional[int], progre
     else:
         for item in reader:
             take(item)
-    mem = state["mem"]
     out["modules"] = list(modules.values())
     out["empty_keys"] = len(reader.empty_keys)
     out["memory_estimate"] = mem

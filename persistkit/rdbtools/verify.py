@@ -172,6 +172,9 @@ def _verify_source(src: ByteSource, report: VerifyReport, quick: bool, progress:
     return report
 
 
+_Record = model.Record
+
+
 class _Tally:
     """Per-file counts of verify: keys, expiries, per-db figures, key hashes, the EOF.
     ``item`` takes what the exact reader yields; ``scanned`` adds what the compiled scan
@@ -194,15 +197,19 @@ class _Tally:
 
     def item(self, item) -> None:
         cls = item.__class__
-        if cls is model.Record:
+        if cls is _Record:
             stats = self.stats
             stats["keys"] += 1
-            d = self.dbs.setdefault(str(item.db), {"keys": 0, "expires": 0})
+            db = str(item.db)
+            d = self.dbs.get(db)
+            if d is None:
+                d = self.dbs[db] = {"keys": 0, "expires": 0}
             d["keys"] += 1
+            offset = item.offset
             if item.expire_ms is not None:
                 stats["expires"] += 1
                 d["expires"] += 1
-            self.last_key_offset = item.offset
+            self.last_key_offset = offset
             if item.key_meta:
                 for m in item.key_meta:
                     if not m.allow_ignore:
@@ -210,17 +217,18 @@ class _Tally:
                         n, first = self.strict_meta.get(label, (0, item))
                         self.strict_meta[label] = (n + 1, first)
             h = mix_db(hash(item.key), item.db)
-            if self.keys is not None:
-                self.keys.add(h)
+            keys = self.keys
+            if keys is not None:
+                keys.add(h)
             else:
                 first = self.exact.get(h)
                 if first is not None:
                     _duplicate_key(self.report, self.name, item, first)
                 else:
-                    self.exact[h] = item.offset
-            if self.progress is not None and item.offset - self.last_tick > (1 << 20):
-                self.last_tick = item.offset
-                self.progress(item.offset, self.src.size)
+                    self.exact[h] = offset
+            if self.progress is not None and offset - self.last_tick > (1 << 20):
+                self.last_tick = offset
+                self.progress(offset, self.src.size)
         elif cls is model.EOF:
             self.eof = item
         elif cls is model.SelectDB:
