@@ -12,16 +12,12 @@ import sys
 
 import click
 
-from persistkit.kvencoding.errors import FormatError
+from persistkit.kvencoding.errors import FormatError, UsageProblem
 from persistkit.kvencoding.fileio import InputError
 
 EXIT_OK = 0
 EXIT_PROBLEM = 1
 EXIT_USAGE = 2
-
-
-class UsageProblem(Exception):
-    """A usage error found after option parsing (exit 2)."""
 
 
 def emit_json(obj) -> None:

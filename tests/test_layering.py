@@ -12,6 +12,7 @@ LAYER = {
     "accel": 0, "_accel": 0, "kvencoding": 0, "detect": 1, "report": 1,
     "rdbtools": 2, "aoftools": 3, "checks": 4, "kvengine": 5, "recovery": 6, "lab": 6,
     "cli_contract": 7,  # exit codes, guarded, --json: below everything of the CLI shell
+    "jobs": 8,          # --jobs worker pool of the report commands
     "render": 8, "commands": 9, "cli": 10, "__main__": 11, "__init__": 11,  # the CLI shell
 }
 

@@ -84,3 +84,9 @@ def _key_text(key: bytes) -> str:
     except UnicodeDecodeError:
         return key.hex()
     return text if text.isprintable() else key.hex()
+
+
+class UsageProblem(Exception):
+    """A request the library cannot carry out as asked (a missing optional extra, an output
+    that would overwrite the input): the command line's usage error, exit 2. Defined here so
+    that format code can raise it without importing the CLI shell."""

@@ -31,7 +31,7 @@ from __future__ import annotations
 import json
 from typing import BinaryIO, Optional
 
-from persistkit.cli_contract import UsageProblem
+from persistkit.kvencoding.errors import UsageProblem
 
 ROWS_PER_GROUP = 4096
 GROUP_VALUE_BYTES = 16 << 20
