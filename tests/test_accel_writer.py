@@ -155,9 +155,11 @@ def test_public_files_convert_identically(path):
     _same_outcome(data, version, "keep")
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("path", FILES, ids=_ids(FILES))
+@pytest.mark.parametrize("path", [pytest.param(p, marks=pytest.mark.slow) if p.stat().st_size > 1_000_000
+                                  else p for p in FILES], ids=_ids(FILES))
 def test_every_file_every_target_both_encodings(path):
+    """Every target and both encodings (files over 1 MB only in the slow sweep; the
+    quick tests above convert them too)."""
     data = path.read_bytes()
     for version in _targets():
         for encodings in ("keep", "server"):
