@@ -1342,6 +1342,18 @@ ELEMENTS_HASH = E_HASH
 cdef Buf _batch_buf
 
 
+cdef object _take_batch(Buf* b):
+    """The batch text as bytes; a buffer grown past 16 MB by huge elements is let go
+    (the next batch starts small again)."""
+    out = PyBytes_FromStringAndSize(<char*>b.p, b.n)
+    b.n = 0
+    if b.cap > (1 << 24):
+        free(b.p)
+        b.p = NULL
+        b.cap = 0
+    return out
+
+
 def json_elements(int kind, list batch):
     """``",".join(...)`` of the jsonl VALUE text of each element of ``batch`` (as
     rdbtools.export.write_key_json writes them), as UTF-8 bytes."""
@@ -1372,4 +1384,4 @@ def json_elements(int kind, list batch):
             putc(b, 0x2C)
             put_bstr(b, <const unsigned char*>PyBytes_AS_STRING(v), PyBytes_GET_SIZE(v))
             putc(b, 0x5D)
-    return PyBytes_FromStringAndSize(<char*>b.p, b.n)
+    return _take_batch(b)
