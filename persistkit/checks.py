@@ -39,6 +39,24 @@ def input_kind(inp: Detected) -> str:
     return inp.kind
 
 
+def single_aof_set(inp: Detected) -> Optional[aofmodel.AOFSet]:
+    """The AOF set of a detected one-file AOF input (RESP commands, or an RDB preamble
+    then RESP), built from what detection read instead of resolving the path again
+    (``aoftools.reader.resolve_aof`` opens the file twice more); None for anything else
+    (directories, manifests, empty files, standard input), which the AOF side resolves."""
+    if inp.stream is None or inp.path == "-" or not inp.head:
+        return None
+    if inp.kind == "rdb":
+        fmt = aofmodel.FMT_RDB
+    elif inp.kind == "aof":
+        fmt = aofmodel.FMT_RESP
+    else:
+        return None
+    part = aofmodel.AOFPart(path=inp.path, name=os.path.basename(inp.path) or inp.path,
+                            role=aofmodel.ROLE_SINGLE, format=fmt, size=inp.size)
+    return aofmodel.AOFSet(path=inp.path, layout=aofmodel.SINGLE, parts=[part])
+
+
 def open_stdin_rdb() -> Detected:
     """Standard input, opened once (it cannot be re-read): RDB content only."""
     inp = open_detected("-")
@@ -79,11 +97,7 @@ def verify_path(path, *, quick: bool = False, progress: Progress = None) -> Veri
         if not report.problems:
             # The preamble is intact: the AOF checker goes on from the same source, at the
             # RESP tail, instead of reading the preamble again.
-            part = aofmodel.AOFPart(path=str(path), name=os.path.basename(str(path)) or str(path),
-                                    role=aofmodel.ROLE_SINGLE, format=aofmodel.FMT_RDB,
-                                    size=inp.size)
-            aof_set = aofmodel.AOFSet(path=str(path), layout=aofmodel.SINGLE, parts=[part])
-            return verify_aof(path, quick=quick, aof_set=aof_set,
+            return verify_aof(path, quick=quick, aof_set=single_aof_set(inp),
                               opened=(src, report.stats["keys"]))
     # A damaged preamble: the AOF checker reports it its own way.
     return verify_aof(path, quick=quick)

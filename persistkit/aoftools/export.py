@@ -127,11 +127,11 @@ def _glob(pattern: Optional[str]):
     return key_matcher(pattern)
 
 
-def _items(path, stats) -> Iterator[tuple]:
+def _items(path, stats, aof_set=None, opened=None) -> Iterator[tuple]:
     """(file, offset, db, time, args, preamble, family) for everything in the AOF."""
     from persistkit.rdbtools import model as m
 
-    reader = AOFReader(path, decode=True)
+    reader = AOFReader(path, decode=True, aof_set=aof_set, opened=opened)
     for item in reader:
         if type(item) is model.AOFCommand:
             yield item.file, item.offset, item.db, item.time, item.args, False, None
@@ -144,14 +144,17 @@ def _items(path, stats) -> Iterator[tuple]:
 
 
 def export_aof(path, fmt: str, out_stream: BinaryIO, db: Optional[int] = None,
-               match: Optional[str] = None, type_: Optional[str] = None) -> dict:
+               match: Optional[str] = None, type_: Optional[str] = None, *,
+               aof_set=None, opened=None) -> dict:
+    """``aof_set`` / ``opened``: the set and open streams the caller has already (see
+    ``AOFReader``), so the input is not opened again."""
     if fmt not in ("resp", "jsonl"):
         raise ValueError(f"unknown export format {fmt!r} (resp or jsonl)")
     key_ok = _glob(match)
     stats = {"commands": 0, "preamble_commands": 0, "filtered_out": 0}
     last_time = None
     cur_db = None
-    for fname, offset, cdb, time, args, preamble, family in _items(path, stats):
+    for fname, offset, cdb, time, args, preamble, family in _items(path, stats, aof_set, opened):
         name = args[0].upper() if args else b""
         if name == b"SELECT":
             continue  # regenerated where needed

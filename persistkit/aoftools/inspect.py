@@ -26,10 +26,12 @@ from . import model
 from .reader import AOFReader, _State
 
 
-def inspect_aof(path) -> dict:
+def inspect_aof(path, *, aof_set=None, opened=None) -> dict:
+    """``aof_set`` / ``opened``: the set and open streams the caller has already (see
+    ``AOFReader``), so the input is not opened again."""
     from persistkit.rdbtools import model as rdbmodel
 
-    reader = AOFReader(path, decode=False)
+    reader = AOFReader(path, decode=False, aof_set=aof_set, opened=opened)
     aof_set = reader.aof_set
     data: dict = {"path": str(path), "layout": aof_set.layout, "hybrid": aof_set.hybrid,
                   "manifest": None, "files": [], "commands": 0, "by_command": {}, "by_db": {},

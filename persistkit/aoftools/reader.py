@@ -140,12 +140,15 @@ def _multipart(user_path: str, mpath: Path) -> AOFSet:
                   manifest_path=str(mpath), manifest=manifest)
 
 
-def open_part_source(part: AOFPart) -> tuple[object, ByteSource]:
-    """(stream, ByteSource) over one part; the caller closes the stream."""
-    try:
-        stream = open_input(part.path)
-    except InputError as exc:
-        raise MissingPartError(f"cannot open {part.name}: {exc}", None, file=part.name) from None
+def open_part_source(part: AOFPart, stream=None) -> tuple[object, ByteSource]:
+    """(stream, ByteSource) over one part; the caller closes the stream. ``stream``: the
+    part already opened by the caller (at offset 0), read instead of opening it again."""
+    if stream is None:
+        try:
+            stream = open_input(part.path)
+        except InputError as exc:
+            raise MissingPartError(f"cannot open {part.name}: {exc}", None,
+                                   file=part.name) from None
     # crc=True: an RDB preamble's trailer is checked against what its bytes hash to
     crc = part.format == model.FMT_RDB
     return stream, ByteSource(stream, name=part.name, size=input_size(stream), crc=crc)
@@ -175,8 +178,11 @@ class AOFReader:
     """Iterate an AOF set (see the module docstring)."""
 
     def __init__(self, path: str | os.PathLike, *, decode: bool = True,
-                 aof_set: Optional[AOFSet] = None) -> None:
+                 aof_set: Optional[AOFSet] = None, opened: Optional[dict] = None) -> None:
         self.aof_set = aof_set or resolve_aof(path)
+        # {part path: stream already open at offset 0}: read once instead of reopened
+        # (an input the command detected with persistkit.detect.open_detected)
+        self.opened = dict(opened or {})
         self.decode = decode
         self.position: tuple[Optional[str], Optional[int]] = (None, None)
         self.last_complete: tuple[Optional[str], int] = (None, 0)
@@ -208,7 +214,7 @@ class AOFReader:
         if part.format == model.FMT_MISSING:
             raise MissingPartError(f"{part.name}: listed in the manifest but missing", None,
                                    file=part.name)
-        stream, src = open_part_source(part)
+        stream, src = open_part_source(part, self.opened.pop(part.path, None))
         name = part.name
         try:
             self.position = (name, 0)

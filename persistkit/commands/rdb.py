@@ -44,6 +44,18 @@ def _kind(path: str) -> str:
     return kind
 
 
+def _aof_handover(inp) -> dict:
+    """Keyword arguments that hand a detected one-file AOF (RESP, or an RDB preamble then
+    RESP) to the AOF side as it is open (``aof_set=``, ``opened=``), so it is not resolved
+    and opened again; empty for directories and manifests (resolved there)."""
+    from persistkit.checks import single_aof_set
+
+    aof_set = single_aof_set(inp)
+    if aof_set is None:
+        return {}
+    return {"aof_set": aof_set, "opened": {inp.path: inp.stream}}
+
+
 def _aof(module: str, name: str, what: str):
     try:
         mod = __import__(f"persistkit.aoftools.{module}", fromlist=[name])
@@ -81,11 +93,11 @@ def register(main) -> None:
             return _inspect_many(paths, as_json, top, now, jobs)
         path = paths[0]
         inp, kind = _open(path)
-        if kind in AOF_KINDS or kind == "unknown":
-            inp.close()
         if kind in AOF_KINDS:
-            return _inspect_aof(path, as_json)
+            with inp:  # the AOF side reads the stream as opened (and closes it)
+                return _inspect_aof(path, as_json, _aof_handover(inp))
         if kind == "unknown":
+            inp.close()
             raise _not_rdb(path)
         from persistkit.rdbtools.asof import BadMoment, resolve_now
         from persistkit.rdbtools.inspect import inspect_rdb
@@ -134,9 +146,9 @@ def register(main) -> None:
                 (render_aof if r["kind"] == "aof" else render_inspect)(r["data"], console)
         return worst
 
-    def _inspect_aof(path: str, as_json: bool) -> int:
+    def _inspect_aof(path: str, as_json: bool, handover: dict) -> int:
         inspect_aof = _aof("inspect", "inspect_aof", "inspection")
-        data = inspect_aof(path)
+        data = inspect_aof(path, **handover)
         if as_json:
             emit_json(data)
         else:
@@ -211,17 +223,19 @@ def register(main) -> None:
             return _export_many(paths, fmt, dict(db=db, match=match, type_=type_), output, jobs)
         path = paths[0]
         inp, kind = _open(path)
-        if kind in AOF_KINDS or kind == "unknown":
-            inp.close()
         if kind == "unknown":
+            inp.close()
             raise _not_rdb(path)
         if output is not None and path != "-" and os.path.exists(output) and same_file(path, output):
+            inp.close()
             raise UsageProblem("the output must not be the input file")
 
         def run(out) -> None:
             if kind in AOF_KINDS:
                 export_aof = _aof("export", "export_aof", "export")
-                export_aof(path, fmt, out, db=db, match=match, type_=type_)
+                with inp:  # the AOF side reads the stream as opened (and closes it)
+                    export_aof(path, fmt, out, db=db, match=match, type_=type_,
+                               **_aof_handover(inp))
                 return
             from persistkit.rdbtools.export import export_rdb
             from persistkit.render.rdb import progress_bar
