@@ -28,7 +28,9 @@ from libc.stdio cimport snprintf
 from persistkit._accel.wbuf cimport (
     WBuf, wb_init, wb_free, wb_reserve, wb_put, wb_byte, wb_le, wb_length,
     LzfTable, lzf_table_init, wb_string, lp_put_item, lp_item_size, lp_begin, lp_end)
-from persistkit._accel.blobs cimport canonical_int, int_text
+from persistkit._accel.blobs cimport (
+    canonical_int, int_text, PK_OK, PK_END, Elem, RdbStr, STR_RAW, STR_INT, STR_LZF,
+    rdb_len, rdb_plain_len, rdb_str, lzf_decode, u64le, LpIter, lp_open, lp_next, IsIter, is_open, is_next)
 
 cdef extern from "malloc.h" nogil:
     int malloc_trim(size_t pad)
@@ -467,6 +469,54 @@ cdef void _close_gap(WBuf* out, Py_ssize_t at, Py_ssize_t gap) noexcept:
     out.len -= gap
 
 
+# -- one value ------------------------------------------------------------------------
+
+cdef int enc_value(WBuf* out, PyObject* val, Limits* L, int* t, PyTypeObject* ht, PyTypeObject* zt,
+                   PyTypeObject* dt) except -2:
+    """The value's body into ``out`` and its type in ``t``: 0 ok, -1 no memory, 1 left
+    to the pure writer."""
+    cdef PyTypeObject* vt = Py_TYPE(val)
+    cdef object attr
+    t[0] = T_STRING
+    if vt == _BYTES:
+        return put_str(out, val, L.compress)
+    if vt == _SET:
+        return enc_set(out, val, L, t)
+    if vt == ht:
+        attr = getattr(<object>val, "fexp")
+        return 1 if attr else enc_hash(out, val, L, t)
+    if vt == zt:
+        attr = getattr(<object>val, "scores")
+        if type(attr) is not dict:
+            return 1
+        return enc_zset(out, <PyObject*>attr, L, t)
+    if vt == dt:
+        return enc_list(out, <object>val, L, t)
+    return 1
+
+
+def encode_value(value, tuple limits, hash_type, zset_type, deque_type):
+    """(RDB type, body) of one keyspace value as ``write_db`` writes it, or None for a
+    value left to the pure writer."""
+    cdef WBuf out
+    cdef Limits L
+    cdef int t = 0, r
+    L.hash_entries, L.hash_value, L.intset_entries, L.set_entries, L.set_value, \
+        L.zset_entries, L.zset_value, L.list_fill, L.version, L.compress = limits
+    if wb_init(&out, 256) < 0:
+        raise MemoryError()
+    try:
+        r = enc_value(&out, <PyObject*>value, &L, &t, <PyTypeObject*><PyObject*>hash_type,
+                      <PyTypeObject*><PyObject*>zset_type, <PyTypeObject*><PyObject*>deque_type)
+        if r < 0:
+            raise MemoryError()
+        if r == 1:
+            return None
+        return t, PyBytes_FromStringAndSize_(<char*>out.data, out.len)
+    finally:
+        wb_free(&out)
+
+
 # -- one database -------------------------------------------------------------------
 
 def write_db(dict data, dict expires, sink, fallback, tuple limits, hash_type, zset_type,
@@ -529,21 +579,7 @@ def write_db(dict data, dict expires, sink, fallback, tuple limits, hash_type, z
             wb_byte(&out, 0)
             if put_str(&out, key, L.compress) < 0:
                 raise MemoryError()
-            t = T_STRING
-            if vt == _BYTES:
-                r = put_str(&out, val, L.compress)
-            elif vt == _SET:
-                r = enc_set(&out, val, &L, &t)
-            elif vt == ht:
-                attr = getattr(<object>val, "fexp")
-                r = 1 if attr else enc_hash(&out, val, &L, &t)
-            elif vt == zt:
-                attr = getattr(<object>val, "scores")
-                r = enc_zset(&out, <PyObject*>attr, &L, &t)
-            elif vt == dt:
-                r = enc_list(&out, <object>val, &L, &t)
-            else:
-                r = 1
+            r = enc_value(&out, val, &L, &t, ht, zt, dt)
             if r < 0:
                 raise MemoryError()
             if r == 1:
@@ -569,3 +605,190 @@ def write_db(dict data, dict expires, sink, fallback, tuple limits, hash_type, z
     return n
 
 
+
+
+# -- one value back (kvengine.compact.thaw) ---------------------------------------------
+#
+# The inverse of encode_value for the bodies it writes: the engine value the pure thaw
+# (rdbtools.dump.decode_payload + loadvalues.value_from_model) builds, through the same
+# public constructors (deque, set, Hash(pairs), ZSet.add in body order). Anything
+# unexpected answers None and the pure thaw decides (and reports).
+
+cdef class _Bad(Exception):
+    pass
+
+
+cdef object _str_bytes(RdbStr* s):
+    """The bytes of one RDB string element (int forms as decimal text, LZF decoded)."""
+    cdef unsigned char num[24]
+    cdef Py_ssize_t n
+    cdef object out
+    if s.form == STR_RAW:
+        return PyBytes_FromStringAndSize_(<char*>s.ptr, <Py_ssize_t>s.len)
+    if s.form == STR_INT:
+        n = int_text(s.ival, num)
+        return PyBytes_FromStringAndSize_(<char*>num, n)
+    out = PyBytes_FromStringAndSize_(NULL, <Py_ssize_t>s.len)
+    if lzf_decode(s.ptr, <Py_ssize_t>s.clen, <unsigned char*>PyBytes_AS_STRING(<PyObject*>out),
+                  <Py_ssize_t>s.len) != PK_OK:
+        raise _Bad()
+    return out
+
+
+cdef inline object _elem_bytes(Elem* e):
+    cdef unsigned char num[24]
+    cdef Py_ssize_t n
+    if e.ptr != NULL:
+        return PyBytes_FromStringAndSize_(<char*>e.ptr, e.len)
+    n = int_text(e.ival, num)
+    return PyBytes_FromStringAndSize_(<char*>num, n)
+
+
+cdef list _listpack_elems(RdbStr* s):
+    """The elements (bytes) of the listpack an RDB string holds."""
+    cdef object blob
+    cdef const unsigned char* data
+    cdef LpIter it
+    cdef Elem e
+    cdef int r
+    cdef list out = []
+    if s.form == STR_LZF:
+        blob = _str_bytes(s)
+        data = <const unsigned char*>PyBytes_AS_STRING(<PyObject*>blob)
+    elif s.form == STR_RAW:
+        blob = None
+        data = s.ptr
+    else:
+        raise _Bad()
+    if lp_open(&it, data, <Py_ssize_t>s.len) != PK_OK:
+        raise _Bad()
+    while True:
+        r = lp_next(&it, &e)
+        if r == PK_END:
+            return out
+        if r != PK_OK:
+            raise _Bad()
+        out.append(_elem_bytes(&e))
+
+
+cdef inline void _next_str(const unsigned char** p, const unsigned char* end, RdbStr* s) except *:
+    if rdb_str(p, end, s) != PK_OK:
+        raise _Bad()
+
+
+cdef inline uint64_t _next_len(const unsigned char** p, const unsigned char* end) except? 0xFFFFFFFFFFFFFFFF:
+    cdef uint64_t n
+    if rdb_plain_len(p, end, &n) != PK_OK:
+        raise _Bad()
+    return n
+
+
+cdef object _decode(int t, const unsigned char* p, const unsigned char* end, hash_type, zset_type, deque_type):
+    cdef RdbStr s, s2
+    cdef uint64_t n, i, container
+    cdef list items
+    cdef object m, z, add, blob
+    cdef IsIter it
+    cdef int64_t iv
+    cdef unsigned char num[24]
+    cdef double d
+    cdef Py_ssize_t k
+    if t == T_LIST_QUICKLIST_2:
+        items = []
+        n = _next_len(&p, end)
+        for i in range(n):
+            container = _next_len(&p, end)
+            _next_str(&p, end, &s)
+            if container == 1:            # QUICKLIST_NODE_CONTAINER_PLAIN: one element
+                items.append(_str_bytes(&s))
+            elif container == 2:          # PACKED: a listpack
+                items.extend(_listpack_elems(&s))
+            else:
+                raise _Bad()
+        out = deque_type(items)
+    elif t == T_SET:
+        n = _next_len(&p, end)
+        out = set()
+        for i in range(n):
+            _next_str(&p, end, &s)
+            out.add(_str_bytes(&s))
+    elif t == T_SET_INTSET:
+        _next_str(&p, end, &s)
+        if s.form == STR_LZF:
+            blob = _str_bytes(&s)
+            data = <const unsigned char*>PyBytes_AS_STRING(<PyObject*>blob)
+        elif s.form == STR_RAW:
+            data = s.ptr
+        else:
+            raise _Bad()
+        if is_open(&it, data, <Py_ssize_t>s.len) != PK_OK:
+            raise _Bad()
+        out = set()
+        while is_next(&it, &iv) == PK_OK:
+            k = int_text(iv, num)
+            out.add(PyBytes_FromStringAndSize_(<char*>num, k))
+        if it.index != it.length:
+            raise _Bad()
+    elif t == T_SET_LISTPACK:
+        _next_str(&p, end, &s)
+        out = set(_listpack_elems(&s))
+    elif t == T_HASH:
+        n = _next_len(&p, end)
+        items = []
+        for i in range(n):
+            _next_str(&p, end, &s)
+            _next_str(&p, end, &s2)
+            items.append((_str_bytes(&s), _str_bytes(&s2)))
+        out = hash_type(items)
+    elif t == T_HASH_LISTPACK:
+        _next_str(&p, end, &s)
+        items = _listpack_elems(&s)
+        if len(items) % 2:
+            raise _Bad()
+        out = hash_type(zip(items[0::2], items[1::2]))
+    elif t == T_ZSET_2:
+        n = _next_len(&p, end)
+        z = zset_type()
+        add = z.add
+        for i in range(n):
+            _next_str(&p, end, &s)
+            m = _str_bytes(&s)
+            if end - p < 8:
+                raise _Bad()
+            memcpy(&d, p, 8)
+            p += 8
+            if d != d:
+                raise _Bad()
+            add(m, d)
+        out = z
+    elif t == T_ZSET_LISTPACK:
+        _next_str(&p, end, &s)
+        items = _listpack_elems(&s)
+        if len(items) % 2:
+            raise _Bad()
+        z = zset_type()
+        add = z.add
+        for k in range(0, len(items), 2):
+            try:
+                d = float(items[k + 1])
+            except ValueError:
+                raise _Bad()
+            if d != d:
+                raise _Bad()
+            add(items[k], d)
+        out = z
+    else:
+        raise _Bad()
+    if p != end:
+        raise _Bad()
+    return out
+
+
+def decode_value(int rdb_type, bytes body, hash_type, zset_type, deque_type):
+    """The engine value of a body ``encode_value`` wrote (type ``rdb_type``), or None
+    when the pure thaw should decide."""
+    cdef const unsigned char* p = <const unsigned char*>PyBytes_AS_STRING(<PyObject*>body)
+    try:
+        return _decode(rdb_type, p, p + PyBytes_GET_SIZE(<PyObject*>body), hash_type, zset_type, deque_type)
+    except _Bad:
+        return None

@@ -20,6 +20,7 @@ from . import table
 from .reply import (
     EXECABORT, NIL_ARRAY, NOAUTH, QUEUED, WRONGTYPE, CommandError, arity_error, unknown_command,
 )
+from .compact import CompactValue, thaw
 from .encodings import DEFAULT_LIMITS  # noqa: F401  (re-exported: callers read it here)
 from .values import type_name
 
@@ -98,14 +99,17 @@ class Keyspace:
 
     def get(self, key: bytes, db: int = 0):
         """The stored value (no expiry check): bytes, deque, Hash, set, ZSet or Stream."""
-        return self.dbs[db].data.get(key)
+        v = self.dbs[db].data.get(key)
+        if v.__class__ is CompactValue:
+            v = self.dbs[db].data[key] = thaw(v)
+        return v
 
     def ttl_ms(self, key: bytes, db: int = 0) -> Optional[int]:
         """Absolute expiry time in unix ms, or None."""
         return self.dbs[db].expires.get(key)
 
     def type_of(self, key: bytes, db: int = 0) -> str:
-        return type_name(self.dbs[db].data.get(key))
+        return type_name(self.get(key, db))
 
     def flushall(self) -> None:
         for d in self.dbs:
@@ -409,6 +413,9 @@ class Session:
             if t is not None and t <= self.now and self.ks.expiry_enabled:
                 self.ks.expire_key(db, key)
                 return None
+        if v.__class__ is CompactValue:
+            # merge/replay keep untouched collections encoded (kvengine.compact)
+            v = db.data[key] = thaw(v)
         return v
 
     def lookup_as(self, key: bytes, cls):

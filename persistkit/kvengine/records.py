@@ -11,61 +11,14 @@ from typing import Iterable, Iterator, Optional
 
 from ..kvencoding.funclib import LibraryMetadataError, library_metadata
 from ..rdbtools import model
+from ..rdbtools.writer import EncodedValue
+from .loadvalues import stream_from_model, value_from_model  # noqa: F401  (re-exported)
+from .compact import CompactValue, model_value as compact_model_value, signature as compact_signature, thaw
 from .encodings import encoding_of
 from .reply import CommandError
-from .values import Consumer, Group, Hash, PendingEntry, Stream, ZSet
+from .values import Hash, Stream, ZSet
 
 STREAM_NODE_MAX_ENTRIES = 100
-
-
-def value_from_model(rtype: str, value, field_expires=None):
-    """A model value (Record.value) as a keyspace value."""
-    if rtype == model.STRING:
-        return bytes(value)
-    if rtype == model.LIST:
-        return deque(bytes(x) for x in value)
-    if rtype == model.SET:
-        return set(bytes(x) for x in value)
-    if rtype == model.ZSET:
-        z = ZSet()
-        for m, sc in value:
-            z.add(bytes(m), float(sc))
-        return z
-    if rtype == model.HASH:
-        h = Hash((bytes(f), bytes(v)) for f, v in value)
-        if field_expires:
-            h.fexp = {bytes(f): int(t) for f, t in field_expires.items()}
-        return h
-    if rtype == model.STREAM:
-        return stream_from_model(value)
-    raise CommandError(f"ERR unsupported value type {rtype}")
-
-
-def stream_from_model(sv: model.StreamValue) -> Stream:
-    st = Stream()
-    for e in sv.entries():
-        st.ids.append(tuple(e.id))
-        st.entries[tuple(e.id)] = [(bytes(f), bytes(v)) for f, v in e.fields]
-    st.last_id = tuple(sv.last_id)
-    st.first_id = tuple(sv.first_id) if sv.first_id is not None else (st.ids[0] if st.ids else (0, 0))
-    st.max_deleted_id = tuple(sv.max_deleted_id) if sv.max_deleted_id is not None else (0, 0)
-    st.entries_added = sv.entries_added if sv.entries_added is not None else len(st.ids)
-    for g in sv.groups:
-        grp = Group(bytes(g.name), tuple(g.last_id), -1 if g.entries_read is None else g.entries_read)
-        for p in g.pel:
-            grp.pel[tuple(p.id)] = PendingEntry(p.consumer or b"", p.delivery_time_ms, p.delivery_count)
-        for c in g.consumers:
-            cons = Consumer(bytes(c.name), c.seen_time_ms, c.active_time_ms)
-            for pid in c.pel:
-                nack = grp.pel.get(tuple(pid))
-                if nack is None:
-                    nack = PendingEntry(cons.name, 0, 1)
-                    grp.pel[tuple(pid)] = nack
-                nack.consumer = cons.name
-                cons.pel[tuple(pid)] = nack
-            grp.consumers[cons.name] = cons
-        st.groups[grp.name] = grp
-    return st
 
 
 def stream_to_model(st: Stream, with_meta: bool = True) -> model.StreamValue:
@@ -94,6 +47,9 @@ def stream_to_model(st: Stream, with_meta: bool = True) -> model.StreamValue:
 def value_to_model(v, with_meta: bool = True):
     """(type, model value, field_expires) of a keyspace value."""
     t = type(v)
+    if t is CompactValue:
+        rtype, mv = compact_model_value(v)
+        return rtype, mv, None
     if t is bytes:
         return model.STRING, v, None
     if t is deque:
@@ -110,7 +66,17 @@ def value_to_model(v, with_meta: bool = True):
 
 
 def make_record(dbid: int, key: bytes, v, expire_ms, limits, rdb_version: int = 10,
-                with_meta: bool = True) -> model.Record:
+                with_meta: bool = True, encoded_for: Optional[tuple] = None) -> model.Record:
+    """The model.Record of a keyspace value. A CompactValue whose body was made for the
+    writer signature ``encoded_for`` comes as an EncodedValue (copied by that writer)."""
+    if type(v) is CompactValue:
+        if encoded_for is not None and encoded_for == compact_signature():
+            from ..rdbtools.rdbtypes import lookup as rdb_type_row
+
+            return model.Record(db=dbid, key=key, type=rdb_type_row(v.rdb_type).family,
+                                rdb_type=v.rdb_type, encoding="", offset=0, expire_ms=expire_ms,
+                                value=EncodedValue(v.rdb_type, v.body, encoded_for))
+        v = thaw(v)
     rtype, mv, fexp = value_to_model(v, with_meta)
     enc, rdb_type = encoding_of(v, limits, rdb_version)
     return model.Record(db=dbid, key=key, type=rtype, rdb_type=rdb_type, encoding=enc, offset=0,
@@ -146,7 +112,8 @@ def load_records(ks, records: Iterable, *, now_ms: Optional[int] = None, skip_ex
     return n
 
 
-def iter_records(ks, now_ms: Optional[int] = None, dbs=None, rdb_version: int = 10) -> Iterator[model.Record]:
+def iter_records(ks, now_ms: Optional[int] = None, dbs=None, rdb_version: int = 10,
+                 encoded_for: Optional[tuple] = None) -> Iterator[model.Record]:
     for db in ks.dbs if dbs is None else (ks.dbs[i] for i in dbs):
         exp = db.expires
         for key in sorted(db.data):
@@ -161,7 +128,7 @@ def iter_records(ks, now_ms: Optional[int] = None, dbs=None, rdb_version: int = 
                     del v.fexp[f]
                 if not v:
                     continue
-            yield make_record(db.id, key, v, t, ks.limits, rdb_version, ks.compat >= (7, 0))
+            yield make_record(db.id, key, v, t, ks.limits, rdb_version, ks.compat >= (7, 0), encoded_for)
 
 
 def iter_functions(ks) -> Iterator[model.Function]:

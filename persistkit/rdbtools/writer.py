@@ -78,14 +78,25 @@ class EncodedValue:
     as it is; convert's compiled path (rdbtools.transcode) and the engine's compact
     keyspace hand values over this way."""
 
-    __slots__ = ("rdb_type", "body")
+    __slots__ = ("rdb_type", "body", "made_for")
 
-    def __init__(self, rdb_type: int, body: bytes) -> None:
+    def __init__(self, rdb_type: int, body: bytes, made_for: Optional[tuple] = None) -> None:
         self.rdb_type = rdb_type
         self.body = body
+        # encoder_signature of the encoder the body was made for (None: this writer's);
+        # a writer with another signature refuses it (the caller decodes such values:
+        # kvengine.records.make_record hands over only bodies made for the writer).
+        self.made_for = made_for
 
     def __len__(self) -> int:
         return len(self.body)
+
+
+def encoder_signature(version: int, dialect: str, compress: bool, encodings: str, thresholds) -> tuple:
+    """What decides the bytes a ValueEncoder writes for a value."""
+    import dataclasses
+
+    return (version, dialect, bool(compress), encodings, dataclasses.astuple(thresholds))
 
 
 def header_bytes(version: int, dialect: str = "redis") -> bytes:
@@ -376,6 +387,7 @@ class ValueEncoder:
         # The compiled encoders (same bytes as the pure ones; tests/test_accel_writer.py),
         # looked up once per encoder so accel.forced_pure() reaches it.
         self._rw = accel.module("rdbwrite")
+        self.signature = encoder_signature(version, dialect, compress, encodings, self.thresholds)
 
     # -- choice --------------------------------------------------------------
     def choose_type(self, rec: model.Record) -> int:
@@ -809,9 +821,12 @@ class RDBWriter:
         self._begin()
         v = rec.value
         if v.__class__ is EncodedValue:
-            self._w(self._key_head(rec, v.rdb_type) + v.body)
-            self.keys_written += 1
-            return
+            if v.made_for is None or v.made_for == self.values.signature:
+                self._w(self._key_head(rec, v.rdb_type) + v.body)
+                self.keys_written += 1
+                return
+            raise ValueError(f"{rec.key!r}: an encoded value made for another encoder "
+                             f"({v.made_for[:4]}) reached this writer ({self.values.signature[:4]})")
         if v is not None and not isinstance(v, (list, tuple, bytes, bytearray, model.StreamValue,
                                                 model.ModuleValue, model.ArrayValue)):
             if self._streams_plain(rec):

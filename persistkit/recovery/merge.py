@@ -100,7 +100,7 @@ class _Merger:
             raise RecoveryError("merge needs at least one input")
         if len(self.paths) == 1:
             # One input: its full state is the result; nothing can conflict.
-            rep = Replayer(self.paths[0], ReplayOptions(compat=self.compat), keyspace=self.ks)
+            rep = Replayer(self.paths[0], ReplayOptions(compat=self.compat, compact=True), keyspace=self.ks)
             r = rep.run()
             self._note(0, r, "log" if r.commands_read else "snapshot")
             return self.res

@@ -74,22 +74,25 @@ def choose_target(ks: Keyspace, version: Optional[int] = None, *, input_version:
     return Target(version, dialect)
 
 
-def rdb_items(ks: Keyspace) -> Iterator:
-    """The keyspace as writer items: functions, then per db SELECTDB, RESIZEDB, records."""
+def rdb_items(ks: Keyspace, encoded_for: Optional[tuple] = None) -> Iterator:
+    """The keyspace as writer items: functions, then per db SELECTDB, RESIZEDB, records.
+    ``encoded_for``: the writer's signature (compact values made for it are copied)."""
+    from persistkit.kvengine.records import iter_records
+
     yield from ks.iter_functions()
     for db in ks.dbs:
         if not db.data:
             continue
         yield model.SelectDB(db.id)
         yield model.ResizeDB(len(db.data), len(db.expires))
-        yield from ks.iter_records(dbs=(db.id,))
+        yield from iter_records(ks, dbs=(db.id,), encoded_for=encoded_for)
 
 
 def write_rdb(ks: Keyspace, stream, target: Target, *, aof_base: bool = False) -> RDBWriter:
     w = RDBWriter(stream, version=target.version, dialect=target.dialect, encodings="server")
     w.header()
     w.standard_aux(redis_ver=REDIS_VER_OF.get(target.version, b"7.0.15"), aof_base=aof_base)
-    for item in rdb_items(ks):
+    for item in rdb_items(ks, w.values.signature):
         w.write(item)
     w.eof()
     return w
@@ -116,10 +119,16 @@ def write_aof_dir(ks: Keyspace, out_dir, target: Target) -> dict:
 
 
 def _base_items(ks: Keyspace, target: Target):
+    from persistkit.rdbtools.encoding_policy import default_thresholds
+    from persistkit.rdbtools.writer import encoder_signature
+
     for k, v in ((b"redis-ver", REDIS_VER_OF.get(target.version, b"7.0.15")), (b"redis-bits", b"64"),
                  (b"aof-base", b"1")):
         yield model.Aux(k, v)
-    yield from rdb_items(ks)
+    # the base writer: "server" encodings at the target's default thresholds, compressed
+    sig = encoder_signature(target.version, target.dialect, True, "server",
+                            default_thresholds(target.version, target.dialect))
+    yield from rdb_items(ks, sig)
 
 
 # -- RESP ---------------------------------------------------------------------------------
@@ -130,11 +139,13 @@ def rebuild_commands(ks: Keyspace) -> Iterator[list]:
     Streams are rebuilt exactly (rdbtools.streamcmds: also the pending entries of deleted
     messages, which the rewrite's XCLAIM ... FORCE would drop) in place of the rewrite's
     own stream commands."""
+    from persistkit.kvengine.compact import thaw_all
     from persistkit.kvengine.persistence import rewrite_commands
     from persistkit.kvengine.records import stream_to_model
     from persistkit.kvengine.values import Stream
     from persistkit.rdbtools.streamcmds import stream_commands
 
+    thaw_all(ks)  # the rewrite walks db.data itself and knows only engine values
     done = set()
     for db, args in rewrite_commands(ks):
         if args[:2] == [b"FUNCTION", b"LOAD"]:

@@ -77,6 +77,7 @@ from persistkit.aoftools.model import AOFCommand
 from persistkit.aoftools.reader import AOFReader
 from persistkit.kvencoding.errors import FormatError, TruncatedError
 from persistkit.kvengine import Keyspace, table
+from persistkit.kvengine.compact import freezer
 from persistkit.kvencoding.glob import glob_match, pattern_bytes
 from persistkit.kvengine.reply import CommandError
 from persistkit.rdbtools import model
@@ -145,6 +146,9 @@ class ReplayOptions:
     skips: list = field(default_factory=list)       # SkipRule
     keep_expired: bool = False
     compat: Optional[str] = None                    # server version semantics ("7.0", "7.2"...)
+    # Keep collections no command is touching in their RDB encoding (kvengine.compact):
+    # the keyspace then costs about what its file does. For states written to a file.
+    compact: bool = False
 
     @property
     def has_stop(self) -> bool:
@@ -269,6 +273,7 @@ class Replayer:
         self._compat_fixed = self.options.compat is not None
         self._set_compat(self.options.compat or DEFAULT_COMPAT)
         self._stop_part: Optional[int] = None    # index of the --until-offset file
+        self._freeze: Optional[Callable] = None   # kvengine.compact freezer (compact mode)
         self._check_offset_file()
 
     def _layout(self) -> str:
@@ -320,6 +325,10 @@ class Replayer:
         index = 0
         saw_time = False
         wall = _time.time_ns() // 1_000_000
+        # compact: a key's value is encoded once the log moves on to another key (an AOF
+        # rewrite writes each key's commands together; later ones thaw it on lookup)
+        freeze = self._freeze = freezer() if opts.compact else None
+        last_key = last_db = None
         try:
             for item in self.reader.items(preamble=True):
                 if type(item) is not AOFCommand:
@@ -361,6 +370,12 @@ class Replayer:
                         res.first_time = t
                     res.last_time = t
                 self._apply(session, item, index, wall if t is None else t * 1000 + 999)
+                if freeze is not None:
+                    key = args[1] if len(args) > 1 else None
+                    if key != last_key or session.db is not last_db:
+                        if last_key is not None:
+                            freeze(last_db, last_key)
+                        last_key, last_db = key, session.db
                 if self.progress is not None and index % 1024 == 0:
                     self.progress(index)
         except _Stop:
@@ -372,6 +387,8 @@ class Replayer:
             res.truncated = {"file": name, "offset": end, "error": str(exc)}
         if session is not None:
             self._drop_open_multi(session)
+        if freeze is not None and last_key is not None:
+            freeze(last_db, last_key)
         if until_time is not None and not saw_time and res.commands_read:
             raise RecoveryError(
                 f"{self.path}: the log has no #TS annotations (aof-timestamp-enabled was off), "
@@ -400,6 +417,8 @@ class Replayer:
                 res.snapshot_keys += self.snapshot_sink(item)
             else:
                 res.snapshot_keys += self.ks.load_records((item,))
+                if self._freeze is not None:  # a snapshot key stays encoded until a command needs it
+                    self._freeze(self.ks.dbs[item.db], bytes(item.key))
         elif isinstance(item, model.Function):
             if self.snapshot_sink is not None:
                 self.snapshot_sink(item)
