@@ -45,7 +45,8 @@ def _thresholds(pairs) -> dict:
 def _key_filter(dbs, patterns, types):
     if not (dbs or patterns or types):
         return None
-    match = _glob_matcher()
+    from persistkit.kvencoding.glob import glob_match as match  # Redis glob, as everywhere
+
     dbset = set(dbs)
     globs = [os.fsencode(p) for p in patterns]
     typeset = set(types)
@@ -60,13 +61,6 @@ def _key_filter(dbs, patterns, types):
         return True
 
     return keep
-
-
-def _glob_matcher():
-    """Redis glob semantics (util.c stringmatchlen): the package's one matcher."""
-    from persistkit.kvencoding.glob import glob_match
-
-    return glob_match
 
 
 target_choice = click.Choice(sorted(TARGETS))

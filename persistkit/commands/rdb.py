@@ -56,14 +56,6 @@ def _aof_handover(inp) -> dict:
     return {"aof_set": aof_set, "opened": {inp.path: inp.stream}}
 
 
-def _aof(module: str, name: str, what: str):
-    try:
-        mod = __import__(f"persistkit.aoftools.{module}", fromlist=[name])
-        return getattr(mod, name)
-    except (ImportError, AttributeError):
-        raise UsageProblem(f"AOF {what} not available") from None
-
-
 def _not_rdb(path: str):
     from persistkit.kvencoding.errors import FormatError
 
@@ -147,7 +139,8 @@ def register(main) -> None:
         return worst
 
     def _inspect_aof(path: str, as_json: bool, handover: dict) -> int:
-        inspect_aof = _aof("inspect", "inspect_aof", "inspection")
+        from persistkit.aoftools.inspect import inspect_aof
+
         data = inspect_aof(path, **handover)
         if as_json:
             emit_json(data)
@@ -232,7 +225,8 @@ def register(main) -> None:
 
         def run(out) -> None:
             if kind in AOF_KINDS:
-                export_aof = _aof("export", "export_aof", "export")
+                from persistkit.aoftools.export import export_aof
+
                 with inp:  # the AOF side reads the stream as opened (and closes it)
                     export_aof(path, fmt, out, db=db, match=match, type_=type_,
                                **_aof_handover(inp))

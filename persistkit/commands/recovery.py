@@ -142,7 +142,9 @@ def register(main) -> None:
             until_offset=parse_offset(until_offset) if until_offset else None,
             until_command=until_command,
             skips=[SkipRule.parse(s) for s in skips],
-            keep_expired=keep_expired, compat=compat)
+            keep_expired=keep_expired, compat=compat,
+            # a state only written to a file keeps untouched collections encoded
+            compact=bool(out) and not dry_run)
         quiet = as_json or resp_out == "-"
         on_skip = None if as_json else (lambda ref: render_skip_line(ref))
         with progress_counter("commands") as prog:
