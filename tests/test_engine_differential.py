@@ -5,6 +5,7 @@ values, integers, nils, error texts."""
 
 from __future__ import annotations
 
+import os
 import shlex
 import socket
 
@@ -597,3 +598,41 @@ def test_random_stream_commands_answer_and_log_like_redis_7_0(tmp_path):
              for c, w, g in zip(commands, want, got) if norm(c, w) != norm(c, g)]
     assert diffs == []
     assert _incr_file(tmp_path / "engine") == _incr_file(tmp_path / "real")
+
+
+def _zadd_batches(seed: int, count: int) -> list:
+    """ZADDs of many pairs (the batch insert of ZSet.add_many) over a few keys: new and
+    existing members, a member twice in one command, equal scores, CH, exponent scores
+    (the compiled engine's fast form takes only plain decimals), then the whole order."""
+    import random
+
+    r = random.Random(seed)
+    out = []
+    for _ in range(count):
+        key = b"z%d" % r.randrange(4)
+        pairs = []
+        for _ in range(r.choice((9, 12, 40, 130))):
+            score = r.choice((b"%de%d" % (r.randrange(-50, 50), r.randrange(0, 3)), b"1e0",
+                              b"%.3fe1" % r.uniform(-5, 5), b"-0e0", b"inf"))
+            pairs += [score, b"m%d" % r.randrange(300)]
+        opts = [b"CH"] if r.random() < 0.3 else []
+        out.append([b"ZADD", key, *opts, *pairs])
+        if r.random() < 0.2:
+            out.append([b"ZREM", key, *(b"m%d" % r.randrange(300) for _ in range(20))])
+    for k in range(4):
+        out.append([b"ZRANGE", b"z%d" % k, b"0", b"-1", b"WITHSCORES"])
+    return out
+
+
+def test_zadd_of_many_pairs_answers_and_orders_like_redis_7_0(tmp_path):
+    redis_binary()
+    commands = _zadd_batches(11, 300)
+    with RedisServer(tmp_path / "real") as real:
+        want = _run(real.port, commands)
+    for pure in (False, True):
+        env = dict(os.environ, PERSISTKIT_PUREPYTHON="1" if pure else "0")
+        with EngineProcess(tmp_path / f"engine{pure}", env=env) as eng:
+            got = _run(eng.port, commands)
+        diffs = [f"{b' '.join(c)[:80]!r}: redis {w!r:.150} engine {g!r:.150}"
+                 for c, w, g in zip(commands, want, got) if w != g]
+        assert diffs == [], (pure, diffs[:5])

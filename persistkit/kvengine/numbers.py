@@ -43,7 +43,21 @@ def get_positive_int(b: bytes, message: str = NOT_INT) -> int:
 
 
 def parse_float(b: bytes) -> float | None:
-    """string2d/strtod: full-string decimal or inf, no leading space, no NaN."""
+    """string2d/strtod: full-string decimal or inf, no leading space, no NaN.
+
+    The usual score (a finite, non-zero decimal) is taken by ``float`` directly; whatever
+    float and strtod may judge differently (zero and underflow, inf and overflow, NaN,
+    underscores, surrounding space, hex) goes through the exact rules below."""
+    try:
+        v = float(b)
+    except (ValueError, TypeError):
+        v = 0.0
+    if v and v - v == 0.0 and 95 not in b and b[0] > 32 and b[-1] > 32:
+        return v
+    return _parse_float_exact(b)
+
+
+def _parse_float_exact(b: bytes) -> float | None:
     if not b or b[0] in b" \t\r\n" or b[-1] in b" \t\r\n":
         return None
     try:
@@ -75,6 +89,19 @@ def get_float(b: bytes, message: str = NOT_FLOAT) -> float:
     if v is None:
         raise CommandError(message)
     return v
+
+
+def get_floats(items, message: str = NOT_FLOAT) -> list:
+    """``[get_float(b) for b in items]`` (the first invalid one raises), with the usual
+    case (every item a finite, non-zero decimal) converted in one pass."""
+    try:
+        out = list(map(float, items))
+    except (ValueError, TypeError):
+        return [get_float(b, message) for b in items]
+    for v, b in zip(out, items):
+        if not v or v - v != 0.0 or 95 in b or b[0] <= 32 or b[-1] <= 32:
+            return [get_float(b, message) for b in items]
+    return out
 
 
 def format_double(d: float) -> bytes:

@@ -108,6 +108,26 @@ class SortedIndex:
             maxes[k] = chunk[-1]
             maxes.insert(k + 1, half[-1])
 
+    def update(self, items: list) -> None:
+        """Add many items, none of them present, ``items`` sorted. A batch that is large
+        against the index is merged in one sort (two sorted runs: a linear merge) and the
+        chunks rebuilt; a small one goes item by item, so a big index is never rebuilt
+        for a few items."""
+        if not items:
+            return
+        if len(items) * 8 < self._len:
+            for it in items:
+                self.add(it)
+            return
+        merged = list(self)
+        merged.extend(items)
+        merged.sort()
+        load = self.LOAD
+        self._chunks = [merged[i:i + load] for i in range(0, len(merged), load)]
+        self._maxes = [c[-1] for c in self._chunks]
+        self._len = len(merged)
+        self._offsets = None
+
     def remove(self, item) -> None:
         """Remove ``item``, which must be present."""
         k = bisect_left(self._maxes, item)
@@ -225,6 +245,30 @@ class ZSet:
             self.index.remove((old, member))
         self.scores[member] = score
         self.index.add((score, member))
+
+    def add_many(self, pairs) -> tuple[int, int]:
+        """``add(member, score)`` for every (score, member) of ``pairs`` in order, with the
+        new members put into the index in one batch: (members added, existing members
+        whose score changed)."""
+        scores = self.scores
+        fresh: dict = {}
+        updates = []
+        changed = 0
+        for score, m in pairs:
+            if m in scores:
+                updates.append((score, m))
+            else:
+                if m in fresh and fresh[m] != score:
+                    changed += 1
+                fresh[m] = score
+        if fresh:
+            scores.update(fresh)
+            self.index.update(sorted([(sc, m) for m, sc in fresh.items()]))
+        for score, m in updates:
+            if scores[m] != score:
+                changed += 1
+                self.add(m, score)
+        return len(fresh), changed
 
     def remove(self, member: bytes) -> bool:
         old = self.scores.pop(member, None)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import random
 
-from ..numbers import format_double, get_float, get_int, parse_float
+from ..numbers import format_double, get_float, get_floats, get_int, parse_float
 from ..reply import NIL_ARRAY, SYNTAX, WRONGTYPE, CommandError, Double, Pairs
 from ..table import command
 from ..values import ZSet
@@ -47,7 +47,7 @@ def zadd(s, args):
         raise CommandError("ERR GT, LT, and/or NX options at the same time are not compatible")
     if incr and len(rest) > 2:
         raise CommandError("ERR INCR option supports a single increment-element pair")
-    pairs = [(get_float(rest[j]), rest[j + 1]) for j in range(0, len(rest), 2)]
+    pairs = list(zip(get_floats(rest[0::2]), rest[1::2]))
     z = _z(s, key)
     if z is None:
         if xx:
@@ -56,6 +56,10 @@ def zadd(s, args):
         s.set_key(key, z)
     added = changed = 0
     result = None
+    if not (nx or xx or gt or lt or incr) and len(pairs) > 8:
+        # the plain form (an AOF rewrite's ZADD key score member ...): one batch insert
+        added, changed = z.add_many(pairs)
+        pairs = ()
     for score, m in pairs:
         cur = z.scores.get(m)
         if cur is None:
