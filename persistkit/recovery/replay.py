@@ -69,6 +69,7 @@ the whole transaction unapplied (like a server loading a log cut inside MULTI).
 
 from __future__ import annotations
 
+import gc
 import time as _time
 from dataclasses import dataclass, field
 from typing import Callable, Optional
@@ -329,62 +330,74 @@ class Replayer:
         # rewrite writes each key's commands together; later ones thaw it on lookup)
         freeze = self._freeze = freezer() if opts.compact else None
         last_key = last_db = None
+        # The automatic collector's full passes walk every object of the growing keyspace
+        # (millions of them) again and again: about a sixth of a big merge. The log's
+        # commands make no long-lived cycles, so only the young generations are collected,
+        # every 262,144 commands, and the collector is back as it was afterwards.
+        gc_was_on = gc.isenabled()
+        gc.disable()
         try:
-            for item in self.reader.items(preamble=True):
-                if type(item) is not AOFCommand:
-                    self._snapshot_item(item)
-                    continue
-                index += 1
-                res.commands_read = index
-                if item.file != cur_file:
-                    if session is not None:
-                        self._drop_open_multi(session)
-                    cur_file = item.file
-                    session = ks.session(0)
-                t = item.time
-                if t is not None:
-                    saw_time = True
-                # -- stops (checked before the command runs) --
-                if until_cmd is not None and index > until_cmd:
-                    self._stop("until-command", item, index)
-                if until_time is not None and t is not None and t > until_time:
-                    self._stop("until-time", item, index)
-                if stop_part is not None:
-                    pi = part_index.get(item.file, 0)
-                    if pi > stop_part or (pi == stop_part and item.offset + item.length > stop_bytes):
-                        self._stop("until-offset", item, index)
-                # -- skips --
-                args = item.args
-                if skips and args:
-                    name = bytes(args[0]).upper()
-                    if any(rule.matches(name, args) for rule in skips):
-                        ref = CommandRef.of(item, index)
-                        res.skipped_count += 1
-                        if len(res.skipped) < MAX_SKIPPED_KEPT:
-                            res.skipped.append(ref)
-                        if self.on_skip is not None:
-                            self.on_skip(ref)
+            try:
+                for item in self.reader.items(preamble=True):
+                    if type(item) is not AOFCommand:
+                        self._snapshot_item(item)
                         continue
-                if t is not None:
-                    if res.first_time is None:
-                        res.first_time = t
-                    res.last_time = t
-                self._apply(session, item, index, wall if t is None else t * 1000 + 999)
-                if freeze is not None:
-                    key = args[1] if len(args) > 1 else None
-                    if key != last_key or session.db is not last_db:
-                        if last_key is not None:
-                            freeze(last_db, last_key)
-                        last_key, last_db = key, session.db
-                if self.progress is not None and index % 1024 == 0:
-                    self.progress(index)
-        except _Stop:
-            pass
-        except TruncatedError as exc:
-            name, end = self.reader.last_complete
-            if name != self.reader.parts[-1].name:
-                raise
-            res.truncated = {"file": name, "offset": end, "error": str(exc)}
+                    index += 1
+                    res.commands_read = index
+                    if item.file != cur_file:
+                        if session is not None:
+                            self._drop_open_multi(session)
+                        cur_file = item.file
+                        session = ks.session(0)
+                    t = item.time
+                    if t is not None:
+                        saw_time = True
+                    # -- stops (checked before the command runs) --
+                    if until_cmd is not None and index > until_cmd:
+                        self._stop("until-command", item, index)
+                    if until_time is not None and t is not None and t > until_time:
+                        self._stop("until-time", item, index)
+                    if stop_part is not None:
+                        pi = part_index.get(item.file, 0)
+                        if pi > stop_part or (pi == stop_part and item.offset + item.length > stop_bytes):
+                            self._stop("until-offset", item, index)
+                    # -- skips --
+                    args = item.args
+                    if skips and args:
+                        name = bytes(args[0]).upper()
+                        if any(rule.matches(name, args) for rule in skips):
+                            ref = CommandRef.of(item, index)
+                            res.skipped_count += 1
+                            if len(res.skipped) < MAX_SKIPPED_KEPT:
+                                res.skipped.append(ref)
+                            if self.on_skip is not None:
+                                self.on_skip(ref)
+                            continue
+                    if t is not None:
+                        if res.first_time is None:
+                            res.first_time = t
+                        res.last_time = t
+                    self._apply(session, item, index, wall if t is None else t * 1000 + 999)
+                    if freeze is not None:
+                        key = args[1] if len(args) > 1 else None
+                        if key != last_key or session.db is not last_db:
+                            if last_key is not None:
+                                freeze(last_db, last_key)
+                            last_key, last_db = key, session.db
+                    if index & 0x3FFFF == 0:
+                        gc.collect(1)  # the young generations only (see below)
+                    if self.progress is not None and index % 1024 == 0:
+                        self.progress(index)
+            except _Stop:
+                pass
+            except TruncatedError as exc:
+                name, end = self.reader.last_complete
+                if name != self.reader.parts[-1].name:
+                    raise
+                res.truncated = {"file": name, "offset": end, "error": str(exc)}
+        finally:
+            if gc_was_on:
+                gc.enable()
         if session is not None:
             self._drop_open_multi(session)
         if freeze is not None and last_key is not None:
