@@ -128,6 +128,28 @@ def test_compact_replay_writes_the_same_rdb_bytes(tmp_path, seed):
     assert _compact_count(compact) > 20          # writing did not thaw them
 
 
+@pytest.mark.parametrize("seed", [4, 5])
+def test_compiled_snapshot_writer_writes_the_record_loop_bytes(tmp_path, monkeypatch, seed):
+    """write_rdb's compiled path (engine_save.write_db, compact bodies copied in C) gives
+    the bytes of the record-by-record writer loop, on plain and compact keyspaces."""
+    _needs_compiled()
+    import persistkit.recovery.output as output
+
+    p = tmp_path / "log.aof"
+    p.write_bytes(random_log(seed))
+    plain, compact = _both(p)
+    for version in (10, 11, 12):
+        fast = {name: _records_part(_rdb(ks, version)) for name, ks in (("plain", plain), ("compact", compact))}
+        with monkeypatch.context() as m:
+            m.setattr(output, "_compiled_writer", lambda ks, w: None)
+            slow = {name: _records_part(_rdb(ks, version)) for name, ks in (("plain", plain), ("compact", compact))}
+        assert fast == slow, version
+        assert fast["plain"] == fast["compact"]
+    buf = io.BytesIO()
+    w = write_rdb(compact, buf, Target(10, "redis"))
+    assert w.keys_written == sum(len(db.data) for db in compact.dbs)
+
+
 def test_compact_replay_gives_the_same_resp_aof_and_records(tmp_path):
     _needs_compiled()
     p = tmp_path / "log.aof"

@@ -520,13 +520,16 @@ def encode_value(value, tuple limits, hash_type, zset_type, deque_type):
 # -- one database -------------------------------------------------------------------
 
 def write_db(dict data, dict expires, sink, fallback, tuple limits, hash_type, zset_type,
-             deque_type, Py_ssize_t chunk=1 << 20):
+             deque_type, Py_ssize_t chunk=1 << 20, compact_type=None):
     """Write every key of one db (``data``: key -> value) in sorted key order.
 
     ``sink(bytes)`` gets the output a chunk at a time; ``fallback(key)`` writes one record
     through the pure writer (after the output so far went to ``sink``). ``limits``:
     (hash entries, hash value, intset entries, set entries, set value, zset entries,
-    zset value, list fill, rdb version, compress). Returns the number of keys written."""
+    zset value, list fill, rdb version, compress). ``compact_type``: the class of
+    kvengine.compact values whose (rdb_type, body) were made for this very target (the
+    caller checks the signature); their body is copied as it is. Returns the number of
+    keys written (``fallback`` ones included)."""
     cdef Py_ssize_t n = PyDict_Size(<PyObject*>data), pos = 0, i = 0, k, head_at
     cdef PyObject* key
     cdef PyObject* val
@@ -542,6 +545,7 @@ def write_db(dict data, dict expires, sink, fallback, tuple limits, hash_type, z
     cdef PyTypeObject* vt
     cdef unsigned char tb
     cdef object attr
+    cdef PyTypeObject* ct = NULL if compact_type is None else <PyTypeObject*><PyObject*>compact_type
     L.hash_entries, L.hash_value, L.intset_entries, L.set_entries, L.set_value, \
         L.zset_entries, L.zset_value, L.list_fill, L.version, L.compress = limits
     if n == 0:
@@ -579,7 +583,14 @@ def write_db(dict data, dict expires, sink, fallback, tuple limits, hash_type, z
             wb_byte(&out, 0)
             if put_str(&out, key, L.compress) < 0:
                 raise MemoryError()
-            r = enc_value(&out, val, &L, &t, ht, zt, dt)
+            if ct != NULL and vt == ct:
+                attr = getattr(<object>val, "body")
+                t = getattr(<object>val, "rdb_type")
+                if type(attr) is not bytes:
+                    raise TypeError("a compact value's body must be bytes")
+                r = wb_put(&out, PyBytes_AS_STRING(<PyObject*>attr), PyBytes_GET_SIZE(<PyObject*>attr))
+            else:
+                r = enc_value(&out, val, &L, &t, ht, zt, dt)
             if r < 0:
                 raise MemoryError()
             if r == 1:
