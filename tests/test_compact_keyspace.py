@@ -162,8 +162,10 @@ def test_compact_replay_gives_the_same_resp_aof_and_records(tmp_path):
     assert _records_part((tmp_path / "b" / base).read_bytes()) == _records_part((tmp_path / "a" / base).read_bytes())
     a, b = io.BytesIO(), io.BytesIO()
     write_resp(plain, a)
+    before = _compact_count(compact)
     write_resp(compact, b)
     assert a.getvalue() == b.getvalue() and len(a.getvalue()) > 10000
+    assert _compact_count(compact) == before > 20   # the commands thaw one key at a time
 
 
 def test_commands_on_frozen_keys_answer_as_on_plain_ones(tmp_path):

@@ -143,8 +143,8 @@ def register(main) -> None:
             until_command=until_command,
             skips=[SkipRule.parse(s) for s in skips],
             keep_expired=keep_expired, compat=compat,
-            # a state only written to a file keeps untouched collections encoded
-            compact=bool(out) and not dry_run)
+            # a state that is only written out keeps untouched collections encoded
+            compact=not dry_run)
         quiet = as_json or resp_out == "-"
         on_skip = None if as_json else (lambda ref: render_skip_line(ref))
         with progress_counter("commands") as prog:

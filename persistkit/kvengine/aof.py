@@ -269,6 +269,7 @@ def rewrite_commands(ks):
     functions first."""
     from collections import deque as _deque
 
+    from .compact import CompactValue, thaw
     from .values import Hash, Stream, ZSet
     from .numbers import format_double
 
@@ -280,6 +281,8 @@ def rewrite_commands(ks):
         yield db.id, [b"SELECT", b"%d" % db.id]
         for key in sorted(db.data):
             v = db.data[key]
+            if v.__class__ is CompactValue:
+                v = thaw(v)   # one key at a time: the keyspace itself stays compact
             t = type(v)
             if t is bytes:
                 yield db.id, [b"SET", key, v]

@@ -180,13 +180,11 @@ def rebuild_commands(ks: Keyspace) -> Iterator[list]:
     Streams are rebuilt exactly (rdbtools.streamcmds: also the pending entries of deleted
     messages, which the rewrite's XCLAIM ... FORCE would drop) in place of the rewrite's
     own stream commands."""
-    from persistkit.kvengine.compact import thaw_all
     from persistkit.kvengine.persistence import rewrite_commands
     from persistkit.kvengine.records import stream_to_model
     from persistkit.kvengine.values import Stream
     from persistkit.rdbtools.streamcmds import stream_commands
 
-    thaw_all(ks)  # the rewrite walks db.data itself and knows only engine values
     done = set()
     for db, args in rewrite_commands(ks):
         if args[:2] == [b"FUNCTION", b"LOAD"]:
