@@ -196,7 +196,6 @@ def test_random_streams_agree_without_aof_and_with_auth():
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not os.environ.get("PERSISTKIT_SLOW"), reason="long sweep: PERSISTKIT_SLOW=1")
 def test_random_streams_agree_long():
     for seed in range(200, 260):
         _assert_same(seed, 400)

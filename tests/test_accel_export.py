@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import random
 
 import pytest
@@ -83,8 +82,6 @@ INPUTS = tuple(_unique(rdb_inputs()))
 # Files the pure path needs seconds for: only in the slow sweep.
 HEAVY = {"public/leonchen83__redis-replicator/dumpV8.rdb"}
 QUICK = tuple((n, d) for n, d in INPUTS if n not in HEAVY)
-SLOW = pytest.mark.skipif(os.environ.get("PERSISTKIT_SLOW", "") in ("", "0"),
-                          reason="slow sweep (PERSISTKIT_SLOW=1)")
 
 
 def test_the_corpus_has_inputs():
@@ -115,7 +112,6 @@ def test_real_files_same_with_small_windows(fmt, tight):
 
 
 @pytest.mark.slow
-@SLOW
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_every_corpus_file_same_with_small_windows(fmt, tight):
     for name, data in INPUTS:
@@ -126,7 +122,6 @@ def test_every_corpus_file_same_with_small_windows(fmt, tight):
 
 
 @pytest.mark.slow
-@SLOW
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_heavy_corpus_files_same(fmt):
     for name, data in INPUTS:
@@ -269,7 +264,6 @@ def test_scores_as_repr(fmt):
 
 
 @pytest.mark.slow
-@SLOW
 @pytest.mark.parametrize("seed", range(100, 130))
 def test_mutations_long_sweep(seed, tight):
     test_mutations_same_output_or_error(seed, None)

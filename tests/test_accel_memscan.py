@@ -109,8 +109,6 @@ def test_seeded_mutations_agree(version):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(os.environ.get("PERSISTKIT_SLOW", "") in ("", "0"),
-                    reason="a long sweep: PERSISTKIT_SLOW=1")
 def test_many_mutations_agree():
     rnd = random.Random(20261207)
     files = [p for p in _corpus_rdbs() if p.stat().st_size < 200_000]

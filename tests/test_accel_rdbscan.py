@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import random
 
 import pytest
@@ -325,7 +324,6 @@ def test_seeded_mutations_on_disk_with_small_windows(tmp_path, small_windows):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(os.environ.get("PERSISTKIT_SLOW") != "1", reason="set PERSISTKIT_SLOW=1")
 @needs_compiled
 def test_seeded_mutations_long_sweep(tmp_path):
     _mutation_sweep(400, tmp_path, 7)

@@ -7,7 +7,6 @@ random mutations, read through windows of many sizes."""
 from __future__ import annotations
 
 import io
-import os
 import random
 from pathlib import Path
 
@@ -238,7 +237,6 @@ def test_seeded_mutations_agree():
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not os.environ.get("PERSISTKIT_SLOW"), reason="long sweep: PERSISTKIT_SLOW=1")
 def test_seeded_mutations_agree_long():
     for seed in range(20):
         _fuzz(seed=1000 + seed, rounds=5000)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
-import os
 import random
 import re
 import shutil
@@ -391,11 +390,7 @@ def test_hybrid_single_file_damage(world, tmp_path, kind):
 
 # ------------------------------------------------------------------ longer sweeps (slow)
 
-SLOW = pytest.mark.skipif(os.environ.get("PERSISTKIT_SLOW") != "1", reason="set PERSISTKIT_SLOW=1")
-
-
 @pytest.mark.slow
-@SLOW
 @pytest.mark.parametrize("seed", seeds())
 def test_damage_sweep(seed, tmp_path):
     """Every damage kind at many seeded positions of the RDB and of the plain AOF."""
