@@ -51,10 +51,14 @@ def parse_float(b: bytes) -> float | None:
     try:
         v = float(b)
     except (ValueError, TypeError):
-        v = 0.0
-    if v and v - v == 0.0 and 95 not in b and b[0] > 32 and b[-1] > 32:
-        return v
-    return _parse_float_exact(b)
+        return _parse_float_exact(b)
+    return v if _float_took_it(v, b) else _parse_float_exact(b)
+
+
+def _float_took_it(v: float, b: bytes) -> bool:
+    """``float(b)`` gave ``v`` and strtod would give the same: a finite, non-zero value from
+    text with no underscore and no surrounding space (the rest is _parse_float_exact's)."""
+    return bool(v) and v - v == 0.0 and 95 not in b and b[0] > 32 and b[-1] > 32
 
 
 def _parse_float_exact(b: bytes) -> float | None:
@@ -97,10 +101,9 @@ def get_floats(items, message: str = NOT_FLOAT) -> list:
     try:
         out = list(map(float, items))
     except (ValueError, TypeError):
+        out = None
+    if out is None or not all(map(_float_took_it, out, items)):
         return [get_float(b, message) for b in items]
-    for v, b in zip(out, items):
-        if not v or v - v != 0.0 or 95 in b or b[0] <= 32 or b[-1] <= 32:
-            return [get_float(b, message) for b in items]
     return out
 
 

@@ -54,7 +54,10 @@ class SortedIndex:
 
     def __init__(self, items=()) -> None:
         """``items`` must already be sorted."""
-        items = list(items)
+        self._load(list(items))
+
+    def _load(self, items: list) -> None:
+        """Hold exactly the sorted ``items``, in chunks of ``LOAD``."""
         load = self.LOAD
         self._chunks: list[list] = [items[i:i + load] for i in range(0, len(items), load)]
         self._maxes: list = [c[-1] for c in self._chunks]
@@ -122,11 +125,7 @@ class SortedIndex:
         merged = list(self)
         merged.extend(items)
         merged.sort()
-        load = self.LOAD
-        self._chunks = [merged[i:i + load] for i in range(0, len(merged), load)]
-        self._maxes = [c[-1] for c in self._chunks]
-        self._len = len(merged)
-        self._offsets = None
+        self._load(merged)
 
     def remove(self, item) -> None:
         """Remove ``item``, which must be present."""
