@@ -130,10 +130,11 @@ def test_compact_replay_writes_the_same_rdb_bytes(tmp_path, seed):
 
 @pytest.mark.parametrize("seed", [4, 5])
 def test_compiled_snapshot_writer_writes_the_record_loop_bytes(tmp_path, monkeypatch, seed):
-    """write_rdb's compiled path (engine_save.write_db, compact bodies copied in C) gives
-    the bytes of the record-by-record writer loop, on plain and compact keyspaces."""
+    """write_rdb's compiled path (rdbfile.write_keyspace through engine_save.write_db,
+    compact bodies copied in C) gives the bytes of its record-by-record loop, on plain and
+    compact keyspaces."""
     _needs_compiled()
-    import persistkit.recovery.output as output
+    import persistkit.kvengine.rdbfile as rdbfile
 
     p = tmp_path / "log.aof"
     p.write_bytes(random_log(seed))
@@ -141,7 +142,7 @@ def test_compiled_snapshot_writer_writes_the_record_loop_bytes(tmp_path, monkeyp
     for version in (10, 11, 12):
         fast = {name: _records_part(_rdb(ks, version)) for name, ks in (("plain", plain), ("compact", compact))}
         with monkeypatch.context() as m:
-            m.setattr(output, "_compiled_writer", lambda ks, w: None)
+            m.setattr(rdbfile, "_compiled_saver", lambda w: None)
             slow = {name: _records_part(_rdb(ks, version)) for name, ks in (("plain", plain), ("compact", compact))}
         assert fast == slow, version
         assert fast["plain"] == fast["compact"]

@@ -22,6 +22,7 @@ from typing import Callable, Optional
 
 from .. import accel
 from ..rdbtools.encoding_policy import default_thresholds
+from .encodings import serializer_limits
 
 # What a CompactValue's body was encoded for: the RDB version, dialect, rdbcompression and
 # the thresholds the writer's "server" encodings use (writer.ValueEncoder.signature).
@@ -55,10 +56,7 @@ def freezer() -> Optional[Callable]:
         return None
     from .values import Hash, ZSet
 
-    th = default_thresholds(VERSION, "redis")
-    limits = (th.hash_max_listpack_entries, th.hash_max_listpack_value, th.set_max_intset_entries,
-              th.set_max_listpack_entries, th.set_max_listpack_value, th.zset_max_listpack_entries,
-              th.zset_max_listpack_value, th.list_max_listpack_size, VERSION, True)
+    limits = serializer_limits(default_thresholds(VERSION, "redis"), VERSION, True)
     encode = es.encode_value
     kinds = (deque, set, Hash, ZSet)
 

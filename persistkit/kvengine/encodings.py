@@ -84,3 +84,11 @@ def encoding_of(value, limits: dict, rdb_version: int = 10) -> tuple[str, int]:
     if t is Stream:
         return "stream", (RDB_STREAM_LISTPACKS_3 if rdb_version >= 11 else RDB_STREAM_LISTPACKS_2)
     raise TypeError(f"not a keyspace value: {t.__name__}")
+
+
+def serializer_limits(th, version: int, compress: bool) -> tuple:
+    """The limits tuple of the compiled serializer (_accel/engine_save: write_db,
+    encode_value) for thresholds ``th`` (rdbtools.encoding_policy), in its order."""
+    return (th.hash_max_listpack_entries, th.hash_max_listpack_value, th.set_max_intset_entries,
+            th.set_max_listpack_entries, th.set_max_listpack_value, th.zset_max_listpack_entries,
+            th.zset_max_listpack_value, th.list_max_listpack_size, version, compress)

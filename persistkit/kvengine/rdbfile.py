@@ -16,8 +16,6 @@ REDIS_VER = b"7.0.15"
 def write_rdb(ks, stream, *, version: int = 10, aof_base: bool = False, compress: bool = True,
               checksum: bool = True, now_ms: Optional[int] = None) -> int:
     """The whole keyspace as an RDB (rdbSaveRio order: header, aux, functions, dbs, EOF)."""
-    from .records import make_record
-
     w = RDBWriter(stream, version=version, encodings="server", compress=compress, checksum=checksum)
     w.header()
     # rdbSaveInfoAuxFields (7.0): redis-ver, redis-bits, ctime, used-mem, aof-base (0 or 1)
@@ -31,30 +29,37 @@ def write_rdb(ks, stream, *, version: int = 10, aof_base: bool = False, compress
     return n
 
 
-def write_keyspace(ks, w: RDBWriter, version: int = 10) -> int:
+def write_keyspace(ks, w: RDBWriter, version: int = 10, *, with_meta: bool = True) -> int:
     """Every db's SELECTDB + RESIZEDB and key records (keys in sorted order); returns the
-    number of keys. The compiled serializer writes the same bytes as the pure loop."""
+    number of keys. The compiled serializer writes the same bytes as the pure loop;
+    compact values (kvengine.compact, merge and replay) made for ``w`` are copied as they
+    are, the others decoded. ``with_meta``: streams with their 7.0 metadata."""
+    from .compact import CompactValue, signature
     from .records import make_record
 
-    n = 0
+    sig = w.values.signature
     fast = _compiled_saver(w)
+    compact_type = CompactValue if signature() == sig else None
+    n = 0
     for db in ks.dbs:
         if not db.data:
             continue
         w.select_db(db.id, len(db.data), len(db.expires))
-        exp = db.expires
-        limits = ks.limits
-        if fast is not None:
-            es, args = fast
+        data, exp, limits = db.data, db.expires, ks.limits
 
-            def pure_record(key, db=db, exp=exp):
-                w.record(make_record(db.id, key, db.data[key], exp.get(key), limits, version))
+        def record(key, db=db, data=data, exp=exp):
+            w.record(make_record(db.id, key, data[key], exp.get(key), limits, version, with_meta, sig))
 
-            n += es.write_db(db.data, exp, w.write_encoded, pure_record, *args)
+        if fast is None:
+            for key in sorted(data):
+                record(key)
+            n += len(data)
             continue
-        for key in sorted(db.data):
-            w.record(make_record(db.id, key, db.data[key], exp.get(key), limits, version))
-            n += 1
+        es, args = fast
+        before = w.keys_written
+        written = es.write_db(data, exp, w.write_encoded, record, *args, compact_type=compact_type)
+        w.keys_written = before + written   # w.record counted only the keys handed back to it
+        n += written
     return n
 
 
@@ -71,10 +76,9 @@ def _compiled_saver(w: RDBWriter):
 
     from .values import Hash, ZSet
 
-    limits = (th.hash_max_listpack_entries, th.hash_max_listpack_value, th.set_max_intset_entries,
-              th.set_max_listpack_entries, th.set_max_listpack_value, th.zset_max_listpack_entries,
-              th.zset_max_listpack_value, th.list_max_listpack_size, w.version, w.values.compress)
-    return es, (limits, Hash, ZSet, deque)
+    from .encodings import serializer_limits
+
+    return es, (serializer_limits(th, w.version, w.values.compress), Hash, ZSet, deque)
 
 
 def _used_memory() -> int:

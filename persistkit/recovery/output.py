@@ -89,54 +89,17 @@ def rdb_items(ks: Keyspace, encoded_for: Optional[tuple] = None) -> Iterator:
 
 
 def write_rdb(ks: Keyspace, stream, target: Target, *, aof_base: bool = False) -> RDBWriter:
+    from persistkit.kvengine.rdbfile import write_keyspace
+
     w = RDBWriter(stream, version=target.version, dialect=target.dialect, encodings="server")
     w.header()
     w.standard_aux(redis_ver=REDIS_VER_OF.get(target.version, b"7.0.15"), aof_base=aof_base)
-    fast = _compiled_writer(ks, w)
-    if fast is None:
-        for item in rdb_items(ks, w.values.signature):
-            w.write(item)
-    else:
-        for item in ks.iter_functions():
-            w.write(item)
-        for db in ks.dbs:
-            if db.data:
-                w.write(model.SelectDB(db.id))
-                w.write(model.ResizeDB(len(db.data), len(db.expires)))
-                fast(db)
+    for item in ks.iter_functions():
+        w.write(item)
+    # the engine's own snapshot writer: compiled where it applies, compact bodies copied
+    write_keyspace(ks, w, with_meta=ks.compat >= (7, 0))
     w.eof()
     return w
-
-
-def _compiled_writer(ks: Keyspace, w: RDBWriter):
-    """``write(db)``: one db's records through the engine's compiled serializer (the bytes
-    of ``rdb_items``' records through ``w``, tests/test_compact_keyspace.py compares them),
-    compact values made for ``w`` copied in C; None where it does not apply (the pure
-    path, Valkey, RDB < 10, list thresholds it does not plan)."""
-    from persistkit.kvengine.compact import CompactValue, signature
-    from persistkit.kvengine.rdbfile import _compiled_saver
-    from persistkit.kvengine.records import make_record
-
-    saver = _compiled_saver(w)
-    if saver is None:
-        return None
-    es, args = saver
-    compact_type = CompactValue if signature() == w.values.signature else None
-    sig = w.values.signature
-    with_meta = ks.compat >= (7, 0)
-
-    def write(db) -> None:
-        data, exp = db.data, db.expires
-        fallback = [0]
-
-        def pure_record(key) -> None:
-            fallback[0] += 1
-            w.write(make_record(db.id, key, data[key], exp.get(key), ks.limits, 10, with_meta, sig))
-
-        n = es.write_db(data, exp, w.write_encoded, pure_record, *args, compact_type=compact_type)
-        w.keys_written += n - fallback[0]   # the fallback ones were counted by w.write
-
-    return write
 
 
 def write_rdb_file(ks: Keyspace, path, target: Target) -> dict:
