@@ -21,8 +21,6 @@ import io
 import os
 import re
 import shutil
-import signal
-import statistics
 import subprocess
 import sys
 import threading
@@ -74,6 +72,17 @@ def make_server(kind: str) -> H.RedisProc:
     return H.RedisProc(work)
 
 
+def start_server(kind: str):
+    """``make_server(kind)`` started, or None (said on stdout) when it cannot start."""
+    srv = make_server(kind)
+    try:
+        srv.start()
+    except Exception as e:
+        print(f"  {kind}: not available ({e})")
+        return None
+    return srv
+
+
 def server_rss_mb(srv: H.RedisProc) -> float:
     try:
         for line in open(f"/proc/{srv.proc.pid}/status"):
@@ -115,13 +124,9 @@ def throughput(servers: list[str], n_plain: int, n_pipe: int, repeat: int = 2):
     procs = {}
     try:
         for kind in servers:
-            srv = make_server(kind)
-            try:
-                srv.start()
-            except Exception as e:
-                print(f"  {kind}: not available ({e})")
-                continue
-            procs[kind] = srv
+            srv = start_server(kind)
+            if srv is not None:
+                procs[kind] = srv
         for _ in range(repeat):
             for P, n in ((1, n_plain), (16, n_pipe)):
                 for kind, srv in procs.items():
@@ -222,11 +227,8 @@ def latency_window(srv: H.RedisProc, op: str | None, idle_seconds: float = 3.0) 
 def latency(servers: list[str]):
     rows = []
     for kind in servers:
-        srv = make_server(kind)
-        try:
-            srv.start()
-        except Exception as e:
-            print(f"  {kind}: not available ({e})")
+        srv = start_server(kind)
+        if srv is None:
             continue
         try:
             t = time.time()
@@ -248,11 +250,8 @@ def latency(servers: list[str]):
 def cow(servers: list[str], redis_delay_us: int):
     rows = []
     for kind in servers:
-        srv = make_server(kind)
-        try:
-            srv.start()
-        except Exception as e:
-            print(f"  {kind}: not available ({e})")
+        srv = start_server(kind)
+        if srv is None:
             continue
         try:
             populate(srv)
