@@ -101,19 +101,6 @@ def thaw_pure(v: CompactValue):
     return value_from_model(rec.type, rec.value, rec.field_expires)
 
 
-def thaw_all(ks) -> int:
-    """Turn every CompactValue of ``ks`` back into its engine value, in place (for
-    consumers that walk ``db.data`` themselves, e.g. the rewrite's command form).
-    Returns how many were thawed."""
-    n = 0
-    for db in ks.dbs:
-        data = db.data
-        for key in [k for k, v in data.items() if v.__class__ is CompactValue]:
-            data[key] = thaw(data[key])
-            n += 1
-    return n
-
-
 def model_value(v: CompactValue):
     """(type, model value) of the body, for consumers of model records."""
     from ..rdbtools.dump import decode_payload
