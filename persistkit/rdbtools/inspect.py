@@ -88,7 +88,6 @@ def _inspect(src: ByteSource, path: str, top: int, now_ms: Optional[int], progre
     seq = mem = last = 0
     current_db = "0"
     Record = model.Record
-    heappush, heapreplace = heapq.heappush, heapq.heapreplace
 
     def take(item) -> None:
         nonlocal seq, mem, last, current_db
@@ -145,12 +144,8 @@ def _inspect(src: ByteSource, path: str, top: int, now_ms: Optional[int], progre
                 m["bytes"] += n
             if top > 0:
                 seq += 1
-                if len(heap) < top:
-                    heappush(heap, (n, -seq, item.db, item.key, item.type, item.encoding,
-                                    item.size_hint, item.offset))
-                elif n > heap[0][0]:
-                    heapreplace(heap, (n, -seq, item.db, item.key, item.type, item.encoding,
-                                       item.size_hint, item.offset))
+                _biggest(heap, top, (n, -seq, item.db, item.key, item.type, item.encoding,
+                                     item.size_hint, item.offset))
             if progress is not None and item.offset - last > (1 << 20):
                 last = item.offset
                 progress(item.offset, src.size)
